@@ -1,0 +1,159 @@
+import { BehaviorSubject, concat, defer, EMPTY, merge, Observable, race, SchedulerLike, Subject, timer } from 'rxjs';
+import { distinctUntilChanged, filter, ignoreElements, map, scan, shareReplay, skip, startWith, take } from 'rxjs/operators';
+import { drain, DrainActions, TrackedConnection } from './drain';
+import { ConnectionChange, foldState, initialState, LifecycleChange, ListenAddress, Phase, ServerState } from './state';
+
+/** The result of one finished shutdown. Durations are in milliseconds of the scheduler's clock. */
+export interface ShutdownResult {
+  /** Connections destroyed with work in progress by the deadline or by `force()`. */
+  readonly killed: number;
+  /** The deadline (`timeout`) ended the drain. */
+  readonly timedOut: boolean;
+  /** `force()` ended the shutdown. */
+  readonly forced: boolean;
+  /** From the call that started the shutdown to its end, pre-drain delay included. */
+  readonly durationMs: number;
+  /** Connections closed with no work in progress. */
+  readonly closedIdle: number;
+  /** Connections that had work in progress during the shutdown, finished it, then closed. */
+  readonly drained: number;
+  /** Hijacked connections open when the drain began (after any delay). */
+  readonly hijacked: number;
+}
+
+/** How shutdowns behave. Every number is in milliseconds of `scheduler`'s clock. */
+export interface LifecycleOptions {
+  readonly timeout: number;
+  readonly drainDelay: number;
+  readonly idleLinger: number;
+  readonly waitForHijacked: boolean;
+  readonly scheduler: SchedulerLike;
+}
+
+/** What the Node side provides to the lifecycle and carries out for it. */
+export interface LifecycleHost<C extends ConnectionChange = ConnectionChange> extends DrainActions {
+  /** Every change of every connection; hot. */
+  readonly changes$: Observable<C>;
+  /** The connections open now, as the drain and a late `state$` subscriber need them. */
+  connections(): Iterable<TrackedConnection>;
+  /** A shutdown begins: from now on responses say `Connection: close`. */
+  beginShutdown(): void;
+  /** Stop accepting connections (the pre-drain delay, if any, is over). */
+  stopAccepting(): void;
+  /** The shutdown has ended: keep-alive works as usual again. */
+  endShutdown(): void;
+}
+
+/**
+ * The serve/shutdown cycle of one server, free of sockets and of real time: `stopped → serving →
+ * draining → stopped`, with `state$` folded from the host's connection changes, one drain per
+ * cycle, and its result on `done$`.
+ *
+ * @example
+ * const cycle = new Lifecycle(host, { timeout: 100, drainDelay: 0, idleLinger: 0,
+ *   waitForHijacked: false, scheduler });
+ * cycle.serving('127.0.0.1:3000');
+ * cycle.shutdown(); // true: this call started it
+ */
+export class Lifecycle {
+  /** Replays the current state, then each real change. */
+  readonly state$: Observable<ServerState>;
+  /** One value per finished shutdown; hot. */
+  readonly done$: Observable<ShutdownResult>;
+  /** `true` while serving and accepting, `false` otherwise; replays. */
+  readonly ready$: Observable<boolean>;
+  /** The lifecycle alone (phase, accepting, killed, address), without connection counts; replays. */
+  readonly lifecycle$: Observable<LifecycleChange>;
+
+  private readonly current = new BehaviorSubject<LifecycleChange>({ phase: 'stopped', accepting: false, killed: 0 });
+  private readonly ready = new BehaviorSubject<boolean>(false);
+  private readonly results = new Subject<ShutdownResult>();
+  private forced: BehaviorSubject<boolean> | undefined;
+  private last: ShutdownResult | undefined;
+
+  constructor(
+    private readonly host: LifecycleHost,
+    private readonly options: LifecycleOptions,
+  ) {
+    this.lifecycle$ = this.current.asObservable();
+    this.done$ = this.results.asObservable();
+    this.ready$ = this.ready.pipe(distinctUntilChanged());
+    this.state$ = defer(() => {
+      let seed = foldState(initialState, this.current.value);
+      for (const { id, state } of host.connections()) seed = foldState(seed, { id, state, previous: undefined });
+      return merge(this.current.pipe(skip(1)), host.changes$).pipe(scan(foldState, seed), startWith(seed));
+    }).pipe(distinctUntilChanged(), shareReplay({ bufferSize: 1, refCount: true }));
+  }
+
+  get phase(): Phase {
+    return this.current.value.phase;
+  }
+
+  /** The result of the last finished shutdown, if any. */
+  get lastResult(): ShutdownResult | undefined {
+    return this.last;
+  }
+
+  /** The server listens (again): a new cycle starts with clean counts. */
+  serving(address: ListenAddress | undefined): void {
+    this.current.next({ phase: 'serving', accepting: true, killed: 0, address });
+    this.ready.next(true);
+  }
+
+  /**
+   * Starts the shutdown of this cycle. Returns `true` only for the call that started it; any call
+   * while not serving, or after the first one, does nothing and returns `false`.
+   */
+  shutdown(): boolean {
+    if (this.current.value.phase !== 'serving') return false;
+    const { scheduler, drainDelay } = this.options;
+    const startedAt = scheduler.now();
+    const forced = new BehaviorSubject(false);
+    const force$ = forced.pipe(filter(Boolean));
+    this.forced = forced;
+    this.ready.next(false);
+    this.host.beginShutdown();
+    this.enter({ phase: 'draining', accepting: drainDelay > 0 });
+
+    const delay$ =
+      drainDelay > 0 ? race(timer(drainDelay, scheduler), force$.pipe(take(1))).pipe(take(1), ignoreElements()) : EMPTY;
+    const drain$ = defer(() => {
+      this.host.stopAccepting();
+      this.enter({ phase: 'draining', accepting: false });
+      return drain(this.host.connections(), this.host.changes$, force$, this.options, this.host);
+    });
+    const result$ = concat(delay$, drain$).pipe(
+      map(
+        (report): ShutdownResult => ({
+          killed: report.killed,
+          timedOut: report.outcome === 'deadline',
+          forced: report.outcome === 'forced',
+          durationMs: scheduler.now() - startedAt,
+          closedIdle: report.closedIdle,
+          drained: report.drained,
+          hijacked: report.hijacked,
+        }),
+      ),
+    );
+    // The drain emits one report and completes: the subscription ends by itself.
+    result$.subscribe((result) => this.finish(result));
+    return true;
+  }
+
+  /** Ends the current shutdown now (the delay and the drain); outside a shutdown, does nothing. */
+  force(): void {
+    this.forced?.next(true);
+  }
+
+  private finish(result: ShutdownResult): void {
+    this.forced = undefined;
+    this.last = result;
+    this.host.endShutdown();
+    this.enter({ phase: 'stopped', accepting: false, killed: result.killed });
+    this.results.next(result);
+  }
+
+  private enter(change: Partial<LifecycleChange>): void {
+    this.current.next({ ...this.current.value, ...change });
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The state of one connection, after Go's `http.ConnState`.
+ *
+ * - `new`: accepted, no whole request head yet (it counts as idle);
+ * - `active`: at least one request in flight;
+ * - `idle`: its last response has finished and it stays open (keep-alive);
+ * - `hijacked`: taken over by an upgrade (WebSocket) or `CONNECT`; no longer tracked;
+ * - `closed`: gone.
+ */
+export type ConnState = 'new' | 'active' | 'idle' | 'hijacked' | 'closed';
+
+/** Where a server is in its serve/shutdown cycle. */
+export type Phase = 'stopped' | 'serving' | 'draining';
+
+/** What a network address looks like to the core: Node's `AddressInfo` or a pipe path. */
+export type ListenAddress = { readonly address: string; readonly family: string; readonly port: number } | string;
+
+/**
+ * One change of one connection, as the core sees it: an id and a state, never a socket.
+ * `previous` is the state it left (`undefined` for a connection the core has not seen yet).
+ */
+export interface ConnectionChange {
+  readonly id: number;
+  readonly state: ConnState;
+  readonly previous: ConnState | undefined;
+}
+
+/**
+ * A snapshot of a server, as emitted by `state$`.
+ * `open` counts tracked connections (not hijacked, not closed), `active` those with a request in
+ * flight, `idle` is `open - active` (connections that have sent nothing count here), `killed` the
+ * connections the last shutdown destroyed with work in progress.
+ */
+export interface ServerState {
+  readonly phase: Phase;
+  /** The listener accepts new connections: while serving, and during a pre-drain delay. */
+  readonly accepting: boolean;
+  readonly open: number;
+  readonly active: number;
+  readonly idle: number;
+  readonly killed: number;
+  readonly address?: ListenAddress;
+}
+
+/** A change of the server's own lifecycle (not of a connection). */
+export interface LifecycleChange {
+  readonly phase: Phase;
+  readonly accepting: boolean;
+  readonly killed: number;
+  readonly address?: ListenAddress | undefined;
+}
+
+/** What the state fold consumes: connection changes and lifecycle changes. */
+export type StateEvent = ConnectionChange | LifecycleChange;
+
+/** The state of a server that has never listened. */
+export const initialState: ServerState = Object.freeze({
+  phase: 'stopped',
+  accepting: false,
+  open: 0,
+  active: 0,
+  idle: 0,
+  killed: 0,
+});
+
+/** True for the states that count in `ServerState.open`. */
+export function isTracked(state: ConnState | undefined): boolean {
+  return state === 'new' || state === 'active' || state === 'idle';
+}
+
+/**
+ * One step of the fold that turns events into `ServerState`: `scan(foldState, initialState)`.
+ * Returns the same object when the event changes nothing, so `distinctUntilChanged()` with its
+ * default reference comparison emits only real changes.
+ *
+ * @example
+ * changes$.pipe(scan(foldState, initialState), distinctUntilChanged())
+ */
+export function foldState(state: ServerState, event: StateEvent): ServerState {
+  if ('id' in event) {
+    const open = state.open + Number(isTracked(event.state)) - Number(isTracked(event.previous));
+    const active = state.active + Number(event.state === 'active') - Number(event.previous === 'active');
+    if (open === state.open && active === state.active) return state;
+    return { ...state, open, active, idle: open - active };
+  }
+  if (
+    event.phase === state.phase &&
+    event.accepting === state.accepting &&
+    event.killed === state.killed &&
+    event.address === state.address
+  ) {
+    return state;
+  }
+  const { address, ...rest } = state;
+  const next = { ...rest, phase: event.phase, accepting: event.accepting, killed: event.killed };
+  return event.address === undefined ? next : { ...next, address: event.address };
+}

@@ -1,0 +1,229 @@
+import type * as http from 'node:http';
+import type * as http2 from 'node:http2';
+import type * as https from 'node:https';
+import { AddressInfo, ListenOptions, Server as NetServer, Socket } from 'node:net';
+import { firstValueFrom, Observable, SchedulerLike, Subject } from 'rxjs';
+import { filter, map } from 'rxjs/operators';
+import { Lifecycle, ShutdownResult } from './core/lifecycle';
+import type { ConnState, ServerState } from './core/state';
+import { describeValue, NotReadyError } from './errors';
+import { ConnectionEvent, HttpAdapter } from './node/http-adapter';
+import { unrefScheduler } from './node/unref-scheduler';
+
+/** Any server `GracefulServer` wraps. */
+export type WrappableServer = http.Server | https.Server | http2.Http2Server | http2.Http2SecureServer;
+
+/** Options of `GracefulServer`. Every duration is in milliseconds. */
+export interface GracefulOptions {
+  /** How long survivors may live once the drain begins; 0 = wait forever (default 0). Go's `Timeout`. */
+  timeout?: number;
+  /** `serve()` settles only once the drain has finished, not when accepting stops (default false). */
+  syncShutdown?: boolean;
+  /** Time source of every timer the library starts (default: `asyncScheduler`'s clock, timers unref'd). */
+  scheduler?: SchedulerLike;
+  /** Called on every state change of every connection: the plain-callback twin of `connections$`. */
+  onConnState?: (socket: Socket, state: ConnState) => void;
+  /** Keep accepting and serving (with `Connection: close`, `ready$` false) this long before the drain (default 0). */
+  drainDelay?: number;
+  /** Let the drain wait for hijacked (upgraded) sockets, and destroy and count them at the deadline (default false). */
+  waitForHijacked?: boolean;
+  /**
+   * During a shutdown, an idle keep-alive connection is closed once it has been idle this long,
+   * so that a request its client was already sending is served (with `Connection: close`) rather
+   * than cut. At most 1000; 0 closes idle connections at once (default 25).
+   */
+  idleLinger?: number;
+}
+
+/** Default of `GracefulOptions.idleLinger`, in ms. */
+export const DEFAULT_IDLE_LINGER = 25;
+const MAX_IDLE_LINGER = 1000;
+
+/**
+ * A Node HTTP server that shuts down gracefully, with its connections and states as Observables.
+ * After Go's `graceful.Server`: wrap the server, `serve()`, then `shutdown()` and `wait()`.
+ *
+ * Throws a `TypeError` for a first argument that is not a Node server, or a bad option.
+ *
+ * @example
+ * const server = new GracefulServer(http.createServer(handler), { timeout: 10_000 });
+ * fromSignals('SIGTERM').pipe(take(1)).subscribe(server.shutdown$);
+ * await server.serve(3000);       // settles when the server stops accepting
+ * const { killed } = await server.wait();
+ */
+export class GracefulServer<S extends WrappableServer = WrappableServer> {
+  /** The wrapped server, usable as before. */
+  readonly server: S;
+  /** Every state change of every connection; hot (no replay). */
+  readonly connections$: Observable<ConnectionEvent>;
+  /** Replays the current state, then each change. */
+  readonly state$: Observable<ServerState>;
+  /**
+   * `next(anything)` starts a shutdown, like `shutdown()`. A piped source that completes or errors
+   * does not close it, so `signal$.pipe(take(1)).subscribe(server.shutdown$)` works every cycle.
+   */
+  readonly shutdown$: Subject<unknown>;
+  /** One value per finished shutdown; hot. */
+  readonly done$: Observable<ShutdownResult>;
+  /** `false` before the first listen, `true` while serving, `false` from the start of a shutdown; replays. */
+  readonly ready$: Observable<boolean>;
+
+  private readonly lifecycle: Lifecycle;
+  private readonly syncShutdown: boolean;
+  private listening = false;
+
+  constructor(server: S, options: GracefulOptions = {}) {
+    if (!(server instanceof NetServer)) {
+      throw new TypeError(
+        `rx-graceful: new GracefulServer(server) expects a Node server (http, https or http2), got ${describeValue(server)}`,
+      );
+    }
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`rx-graceful: options must be an object, got ${describeValue(options)}`);
+    }
+    const timeout = duration(options.timeout, 'timeout', 0, Infinity);
+    const drainDelay = duration(options.drainDelay, 'drainDelay', 0, Infinity);
+    const idleLinger = duration(options.idleLinger, 'idleLinger', DEFAULT_IDLE_LINGER, MAX_IDLE_LINGER);
+    const scheduler = options.scheduler ?? unrefScheduler;
+    if (typeof scheduler?.now !== 'function' || typeof scheduler.schedule !== 'function') {
+      throw new TypeError(`rx-graceful: options.scheduler must be an RxJS SchedulerLike, got ${describeValue(scheduler)}`);
+    }
+    if (options.onConnState !== undefined && typeof options.onConnState !== 'function') {
+      throw new TypeError(`rx-graceful: options.onConnState must be a function, got ${describeValue(options.onConnState)}`);
+    }
+    this.syncShutdown = flag(options.syncShutdown, 'syncShutdown');
+    const waitForHijacked = flag(options.waitForHijacked, 'waitForHijacked');
+
+    this.server = server;
+    const adapter = new HttpAdapter(server, scheduler, options.onConnState);
+    this.lifecycle = new Lifecycle(adapter, { timeout, drainDelay, idleLinger, waitForHijacked, scheduler });
+    this.connections$ = adapter.changes$;
+    this.state$ = this.lifecycle.state$;
+    this.done$ = this.lifecycle.done$;
+    this.ready$ = this.lifecycle.ready$;
+    this.shutdown$ = new ShutdownSubject(() => this.lifecycle.shutdown());
+    if (server.listening) this.lifecycle.serving(server.address() ?? undefined);
+  }
+
+  /** Killed during the last shutdown (Go's `ConnectionsKilled`); 0 again once a new cycle serves. */
+  get connectionsKilled(): number {
+    return this.lifecycle.phase === 'serving' ? 0 : (this.lifecycle.lastResult?.killed ?? 0);
+  }
+
+  /**
+   * Starts listening (`server.listen(options)`) and resolves with the address once it listens.
+   * Rejects with `NotReadyError` while serving or shutting down, or with the listen error itself
+   * (`EADDRINUSE`), which leaves the instance stopped and usable.
+   */
+  listen(options?: number | ListenOptions): Promise<AddressInfo | string> {
+    const phase = this.lifecycle.phase;
+    if (phase === 'draining') return Promise.reject(new NotReadyError(true));
+    if (phase === 'serving' || this.listening) return Promise.reject(new NotReadyError(false));
+    this.listening = true;
+    return new Promise<AddressInfo | string>((resolve, reject) => {
+      const server = this.server as NetServer;
+      const onError = (error: Error): void => {
+        server.off('listening', onListening);
+        this.listening = false;
+        reject(error);
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        this.listening = false;
+        const address = server.address() ?? '';
+        this.lifecycle.serving(address);
+        resolve(address);
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      try {
+        server.listen(options);
+      } catch (error) {
+        server.off('error', onError);
+        server.off('listening', onListening);
+        this.listening = false;
+        reject(error);
+      }
+    });
+  }
+
+  /**
+   * Go's `Serve`: listens, then resolves when the server stops accepting (with `syncShutdown`,
+   * when the drain has finished). Rejects only with `NotReadyError` or a listen error.
+   */
+  async serve(options?: number | ListenOptions): Promise<void> {
+    await this.listen(options);
+    if (this.syncShutdown) {
+      await firstValueFrom(this.done$);
+      return;
+    }
+    await firstValueFrom(
+      this.lifecycle.lifecycle$.pipe(
+        filter((s) => !s.accepting && s.phase !== 'serving'),
+        map(() => undefined),
+      ),
+    );
+  }
+
+  /** Starts a graceful shutdown and returns at once; only the first call of a cycle has an effect. */
+  shutdown(): void {
+    this.lifecycle.shutdown();
+  }
+
+  /** Like `shutdown()`, and true only for the call that started the shutdown. */
+  shutdownOK(): boolean {
+    return this.lifecycle.shutdown();
+  }
+
+  /** Ends the current shutdown now: destroys and counts the survivors. Outside a shutdown, nothing. */
+  force(): void {
+    this.lifecycle.force();
+  }
+
+  /**
+   * Settles with the result of the current shutdown once it has finished; while stopped, with the
+   * last one's; while serving (or before any shutdown), with the next one's.
+   */
+  wait(): Promise<ShutdownResult> {
+    const last = this.lifecycle.lastResult;
+    if (this.lifecycle.phase === 'stopped' && last !== undefined) return Promise.resolve(last);
+    return firstValueFrom(this.done$);
+  }
+}
+
+/** `shutdown$`: every `next` asks for a shutdown; `complete` and `error` leave it open. */
+class ShutdownSubject extends Subject<unknown> {
+  constructor(private readonly trigger: () => void) {
+    super();
+  }
+
+  override next(value: unknown): void {
+    this.trigger();
+    super.next(value);
+  }
+
+  override error(): void {
+    // A failing source (a signal stream that errors) must not disable shutdowns for good.
+  }
+
+  override complete(): void {
+    // `take(1)` completes its subscriber: the next serve cycle must still be able to shut down.
+  }
+}
+
+function duration(value: unknown, name: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
+    const range = max === Infinity ? 'a finite number >= 0' : `a number from 0 to ${max}`;
+    throw new TypeError(`rx-graceful: options.${name} must be ${range} (milliseconds), got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function flag(value: unknown, name: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') {
+    throw new TypeError(`rx-graceful: options.${name} must be a boolean, got ${describeValue(value)}`);
+  }
+  return value;
+}

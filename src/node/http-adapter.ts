@@ -1,0 +1,240 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Server as NetServer, Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
+import { Observable, SchedulerLike, Subject } from 'rxjs';
+import type { TrackedConnection } from '../core/drain';
+import type { LifecycleHost } from '../core/lifecycle';
+import type { ConnState } from '../core/state';
+import { announcedClose } from './node-internals';
+
+/** One state change of one connection, with the socket it happened to. */
+export interface ConnectionEvent {
+  /** Stable for the life of the connection, unique within one `GracefulServer`. */
+  readonly id: number;
+  readonly state: ConnState;
+  /** The state it left; `undefined` for `new`. */
+  readonly previous: ConnState | undefined;
+  readonly socket: Socket;
+}
+
+/** What the adapter keeps per socket. Lives in the adapter's own `Map`, never on the socket. */
+interface Connection {
+  readonly id: number;
+  readonly socket: Socket;
+  state: ConnState;
+  /** Requests handed to the application whose response has not closed yet. */
+  pending: number;
+  /** The newest of those responses: the one a shutdown marks `Connection: close`. */
+  newest: ServerResponse | undefined;
+  /** The response whose keep-alive this adapter turned off, to move the mark when a newer one comes. */
+  marked: ServerResponse | undefined;
+  /** A response on this connection said `Connection: close`: later requests must not be processed. */
+  closeAnnounced: boolean;
+  idleSince: number;
+  /** `socket.bytesRead` when it became idle: more bytes since then mean a request head is arriving. */
+  bytesAtIdle: number;
+}
+
+type Emit = (event: string | symbol, ...args: unknown[]) => boolean;
+
+/**
+ * Turns an HTTP/1 server's events (also HTTPS: the TLS socket is tracked) into connection changes,
+ * and carries out the lifecycle's decisions on its sockets. It decides nothing about time: the
+ * scheduler only stamps when a connection became idle.
+ *
+ * The server's `emit` is wrapped so that the adapter sees `connection`, `request`, `upgrade` and
+ * `connect` before any listener, adds no listener that would change Node's behaviour (an `upgrade`
+ * listener would), and can keep a request from the application (RFC 9112 §9.6).
+ */
+export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
+  readonly changes$: Observable<ConnectionEvent>;
+
+  private readonly changes = new Subject<ConnectionEvent>();
+  private readonly sockets = new Map<Socket, Connection>();
+  private byId: Map<number, Connection> | undefined;
+  private closing = false;
+  private nextId = 0;
+
+  constructor(
+    private readonly server: NetServer,
+    private readonly scheduler: SchedulerLike,
+    private readonly onConnState: ((socket: Socket, state: ConnState) => void) | undefined,
+  ) {
+    this.changes$ = this.changes.asObservable();
+    const connectionEvent = server instanceof TlsServer ? 'secureConnection' : 'connection';
+    const emit = server.emit as Emit;
+    const adapter = this;
+    this.onResponseClose = function onResponseClose(this: ServerResponse) {
+      adapter.responseClosed(this);
+    };
+    this.onSocketClose = function onSocketClose(this: Socket) {
+      const c = adapter.sockets.get(this);
+      if (c !== undefined) adapter.forget(c);
+    };
+    // Per-request work here is a few property writes, one Map lookup and one listener per response.
+    server.emit = function interceptEmit(this: NetServer, event: string | symbol, ...args: unknown[]): boolean {
+      switch (event) {
+        case connectionEvent:
+          adapter.accept(args[0] as Socket);
+          break;
+        case 'request':
+          if (!adapter.request(args[0] as IncomingMessage, args[1] as ServerResponse)) return true;
+          break;
+        case 'upgrade':
+        case 'connect':
+          adapter.hijack((args[0] as IncomingMessage).socket);
+          break;
+      }
+      return emit.call(this, event, ...args);
+    } as NetServer['emit'];
+  }
+
+  connections(): TrackedConnection[] {
+    const list: TrackedConnection[] = [];
+    for (const c of this.sockets.values()) list.push({ id: c.id, state: c.state, idleSince: c.idleSince });
+    return list;
+  }
+
+  beginShutdown(): void {
+    this.closing = true;
+    this.byId = new Map();
+    for (const c of this.sockets.values()) {
+      this.byId.set(c.id, c);
+      if (c.newest !== undefined) this.markClosing(c, c.newest);
+    }
+  }
+
+  stopAccepting(): void {
+    // http.Server#close() would also destroy the idle keep-alive sockets at once (Node 20's
+    // httpServerPreClose), before their linger: stop the listener alone, which refuses newcomers.
+    if (this.server.listening) NetServer.prototype.close.call(this.server);
+  }
+
+  endShutdown(): void {
+    this.closing = false;
+    this.byId = undefined;
+  }
+
+  closeIdle(ids: readonly number[]): readonly number[] {
+    const busy: number[] = [];
+    for (const id of ids) {
+      const c = this.byId?.get(id);
+      if (c === undefined) continue;
+      const { socket } = c;
+      if (c.state === 'active' || c.state === 'hijacked' || socket.bytesRead !== c.bytesAtIdle) {
+        busy.push(id); // a request head is on its way: it will be served with `Connection: close`
+      } else if (socket.writableLength > 0) {
+        // The last response is still being flushed: finish it, then close; nothing more is read.
+        c.closeAnnounced = true;
+        socket.end();
+        busy.push(id);
+      } else {
+        // destroy(), not end(): a half-closed socket would still read and dispatch a request.
+        this.forget(c);
+        socket.destroy();
+      }
+    }
+    return busy;
+  }
+
+  destroy(ids: readonly number[]): void {
+    for (const id of ids) {
+      const c = this.byId?.get(id);
+      if (c === undefined) continue;
+      this.forget(c);
+      c.socket.destroy();
+    }
+  }
+
+  private accept(socket: Socket): Connection {
+    const c: Connection = {
+      id: ++this.nextId,
+      socket,
+      state: 'new',
+      pending: 0,
+      newest: undefined,
+      marked: undefined,
+      closeAnnounced: false,
+      idleSince: this.scheduler.now(),
+      bytesAtIdle: 0,
+    };
+    this.sockets.set(socket, c);
+    this.byId?.set(c.id, c);
+    socket.on('close', this.onSocketClose);
+    this.publish(c, undefined);
+    return c;
+  }
+
+  /** Returns false when the request must not reach the application. */
+  private request(req: IncomingMessage, res: ServerResponse): boolean {
+    const c = this.sockets.get(req.socket) ?? this.accept(req.socket);
+    if (c.closeAnnounced || (c.newest !== undefined && announcedClose(c.newest))) {
+      // A response on this connection already said `close` (RFC 9112 §9.6): the client sees the
+      // close before any answer and may retry; processing it would lose its response.
+      c.closeAnnounced = true;
+      return false;
+    }
+    if (this.closing) this.markClosing(c, res);
+    c.pending++;
+    c.newest = res;
+    res.on('close', this.onResponseClose);
+    if (c.pending === 1) this.change(c, 'active');
+    return true;
+  }
+
+  private hijack(socket: Socket): void {
+    const c = this.sockets.get(socket) ?? this.accept(socket);
+    if (c.state !== 'hijacked') this.change(c, 'hijacked');
+  }
+
+  /**
+   * Pipelined requests: Node drops the responses queued behind one that says `close`, so only the
+   * newest pending response of a connection is marked, and the mark moves when a newer one comes.
+   */
+  private markClosing(c: Connection, res: ServerResponse): void {
+    if (c.marked !== undefined && c.marked !== res && !c.marked.headersSent) c.marked.shouldKeepAlive = true;
+    c.marked = undefined;
+    if (!res.headersSent && res.shouldKeepAlive) {
+      res.shouldKeepAlive = false;
+      c.marked = res;
+    }
+  }
+
+  /** One listener per adapter, not a closure per request: `this` is the response. */
+  private readonly onResponseClose: (this: ServerResponse) => void;
+  private readonly onSocketClose: (this: Socket) => void;
+
+  private responseClosed(res: ServerResponse): void {
+    const c = this.sockets.get(res.req.socket);
+    if (c === undefined) return;
+    c.pending--;
+    if (c.newest === res) c.newest = undefined;
+    if (c.marked === res) c.marked = undefined;
+    if (announcedClose(res)) c.closeAnnounced = true;
+    // A connection whose response said `close` is being closed by Node after the flush: it stays
+    // active until it is gone, so that nothing destroys it under unsent bytes.
+    if (c.pending === 0 && !c.closeAnnounced && c.state === 'active') {
+      c.idleSince = this.scheduler.now();
+      c.bytesAtIdle = c.socket.bytesRead;
+      this.change(c, 'idle');
+    }
+  }
+
+  /** The connection is gone for the books (destroyed by us, or closed): report `closed` once. */
+  private forget(c: Connection): void {
+    this.sockets.delete(c.socket);
+    this.byId?.delete(c.id);
+    this.change(c, 'closed');
+  }
+
+  private change(c: Connection, state: ConnState): void {
+    const previous = c.state;
+    c.state = state;
+    this.publish(c, previous);
+  }
+
+  private publish(c: Connection, previous: ConnState | undefined): void {
+    if (this.changes.observed) this.changes.next({ id: c.id, state: c.state, previous, socket: c.socket });
+    this.onConnState?.(c.socket, c.state);
+  }
+}
