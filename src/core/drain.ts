@@ -1,4 +1,4 @@
-import { defer, merge, NEVER, Observable, of, race, SchedulerLike, Subscription, timer } from 'rxjs';
+import { defer, merge, NEVER, Observable, of, race, SchedulerLike, Subject, Subscription, timer } from 'rxjs';
 import { filter, finalize, map, take, tap } from 'rxjs/operators';
 import { ConnectionChange, ConnState, isTracked } from './state';
 
@@ -82,6 +82,7 @@ export function drain(
 
     const allClosed$ = merge(
       changes$.pipe(tap((change) => ledger.apply(change))),
+      ledger.closed$,
       defer(() => {
         ledger.closeLingered();
         return of(undefined);
@@ -107,6 +108,8 @@ export function drain(
 
 /** Keeps the books of one drain: who is still open, and how each one that left is counted. */
 class Ledger {
+  /** Emits when the ledger itself let connections go (closed as idle), not on a change event. */
+  readonly closed$ = new Subject<void>();
   private readonly entries = new Map<number, Entry>();
   private readonly hijackedAtStart = new Set<number>();
   private sweep: Subscription | undefined;
@@ -169,7 +172,7 @@ class Ledger {
     }
     this.stopLingering();
     this.lingerUntil(next);
-    if (due.length > 0) this.markBusy(this.actions.closeIdle(due));
+    if (due.length > 0) this.closeIdle(due);
   }
 
   stopLingering(): void {
@@ -203,17 +206,25 @@ class Ledger {
     else this.closedIdle++;
   }
 
-  private markBusy(ids: readonly number[]): void {
+  /** Asks the Node side to close `ids`; what it closed leaves the books, what it refused is busy. */
+  private closeIdle(ids: readonly number[]): void {
+    const busy = new Set(this.actions.closeIdle(ids));
     for (const id of ids) {
       const entry = this.entries.get(id);
       if (entry === undefined) continue;
-      entry.busy = true;
-      entry.worked = true;
+      if (busy.has(id)) {
+        entry.busy = true;
+        entry.worked = true;
+      } else {
+        this.entries.delete(id);
+        this.countClosed(entry);
+      }
     }
+    this.closed$.next();
   }
 
   private becameIdle(id: number, since: number): void {
-    if (this.options.idleLinger === 0) this.markBusy(this.actions.closeIdle([id]));
+    if (this.options.idleLinger === 0) this.closeIdle([id]);
     else this.lingerUntil(since + this.options.idleLinger);
   }
 

@@ -1,0 +1,162 @@
+import { expect } from 'chai';
+import { NEVER, Observable } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { drain, DrainOptions, DrainReport, TrackedConnection } from '../../src/core/drain';
+import type { ConnectionChange } from '../../src/core/state';
+import { change, countingScheduler, fakeHost } from '../support/fake-host';
+
+const report = (r: Partial<DrainReport> = {}): DrainReport => ({
+  outcome: 'drained',
+  killed: 0,
+  closedIdle: 0,
+  drained: 0,
+  hijacked: 0,
+  ...r,
+});
+
+describe('drain', () => {
+  let testScheduler: TestScheduler;
+  beforeEach(() => {
+    testScheduler = new TestScheduler((actual, expected) => expect(actual).to.deep.equal(expected));
+  });
+
+  function options(o: Partial<DrainOptions> = {}): DrainOptions {
+    return { timeout: 100, idleLinger: 0, waitForHijacked: false, scheduler: testScheduler, ...o };
+  }
+
+  function run(
+    open: TrackedConnection[],
+    changes$: Observable<ConnectionChange>,
+    o: Partial<DrainOptions> = {},
+    force$: Observable<unknown> = NEVER,
+  ): { result$: Observable<DrainReport>; calls: string[] } {
+    const host = fakeHost(changes$, open);
+    return { result$: drain(open, changes$, force$, options(o), host), calls: host.calls };
+  }
+
+  const active = (id: number): TrackedConnection => ({ id, state: 'active', idleSince: 0 });
+  const idle = (id: number, idleSince = 0): TrackedConnection => ({ id, state: 'idle', idleSince });
+
+  it('ends at once with killed 0 when there is no connection', () => {
+    testScheduler.run(({ expectObservable }) => {
+      expectObservable(run([], NEVER).result$).toBe('(r|)', { r: report() });
+    });
+  });
+
+  it('ends at frame 30 when the last connection closes at frame 30, and unsubscribes the timer', () => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
+      const { scheduler, pending } = countingScheduler(testScheduler);
+      const changes$ = hot('10ms a 19ms b', { a: change(1, 'closed', 'active'), b: change(2, 'closed', 'active') });
+      const host = fakeHost(changes$);
+      const result$ = drain([active(1), active(2)], changes$, NEVER, options({ scheduler }), host);
+      expectObservable(result$).toBe('30ms (r|)', { r: report({ drained: 2 }) });
+      flush();
+      expect(testScheduler.now()).to.equal(30);
+      expect(pending()).to.equal(0);
+    });
+  });
+
+  it('destroys three survivors at frame 100 when the timeout wins the race, and kills 3', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      const { result$, calls } = run([active(1), active(2), active(3)], NEVER);
+      expectObservable(result$).toBe('100ms (r|)', { r: report({ outcome: 'deadline', killed: 3 }) });
+      flush();
+      expect(calls).to.deep.equal(['destroy 1,2,3']);
+    });
+  });
+
+  it('never times out with timeout 0', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const changes$ = hot('10s a', { a: change(1, 'closed', 'active') });
+      expectObservable(run([active(1)], changes$, { timeout: 0 }).result$).toBe('10s (r|)', { r: report({ drained: 1 }) });
+    });
+  });
+
+  it('closes idle connections at once with idleLinger 0, and counts them as closed idle', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      const { result$, calls } = run([idle(1)], NEVER);
+      expectObservable(result$).toBe('(r|)', { r: report({ closedIdle: 1 }) });
+      flush();
+      expect(calls).to.deep.equal(['closeIdle 1']);
+    });
+  });
+
+  it('closes a connection that goes idle during the drain once its linger is over', () => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
+      const changes$ = hot('20ms a', { a: change(1, 'idle', 'active') });
+      const { result$, calls } = run([active(1)], changes$, { idleLinger: 30 });
+      expectObservable(result$).toBe('50ms (r|)', { r: report({ drained: 1 }) });
+      flush();
+      expect(calls).to.deep.equal(['closeIdle 1']);
+    });
+  });
+
+  it('lets an idle connection linger from the moment it became idle, not from the shutdown', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      const calls: string[] = [];
+      const start = testScheduler.now();
+      testScheduler.schedule(() => {
+        const changes$: Observable<ConnectionChange> = NEVER;
+        const host = fakeHost(changes$);
+        drain([idle(1, start - 100), idle(2, start + 5)], changes$, NEVER, options({ idleLinger: 25 }), host).subscribe();
+        calls.push(...host.calls);
+        testScheduler.schedule(() => calls.push(...host.calls.slice(1)), 20);
+      }, 10);
+      flush();
+      expect(calls).to.deep.equal(['closeIdle 1', 'closeIdle 2']);
+      expectObservable(NEVER).toBe('');
+    });
+  });
+
+  it('serves a request that arrives during the linger instead of closing its connection', () => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
+      const changes$ = hot('5ms a 9ms b', { a: change(1, 'active', 'idle'), b: change(1, 'closed', 'active') });
+      const { result$, calls } = run([idle(1)], changes$, { idleLinger: 25 });
+      expectObservable(result$).toBe('15ms (r|)', { r: report({ drained: 1 }) });
+      flush();
+      expect(calls).to.deep.equal([]);
+    });
+  });
+
+  it('kills a connection whose request head is still arriving at the deadline', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const changes$: Observable<ConnectionChange> = NEVER;
+      const host = fakeHost(changes$, [{ id: 7, state: 'new', idleSince: 0 }]);
+      host.busy.add(7);
+      const result$ = drain(host.open, changes$, NEVER, options(), host);
+      expectObservable(result$).toBe('100ms (r|)', { r: report({ outcome: 'deadline', killed: 1 }) });
+    });
+  });
+
+  it('closes an idle survivor at the deadline as idle, not as killed', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      const { result$, calls } = run([idle(1), active(2)], NEVER, { idleLinger: 500 });
+      expectObservable(result$).toBe('100ms (r|)', { r: report({ outcome: 'deadline', killed: 1, closedIdle: 1 }) });
+      flush();
+      expect(calls).to.deep.equal(['closeIdle 1', 'destroy 2']);
+    });
+  });
+
+  it('ends at once when forced, destroying and counting the survivors', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const force$ = hot('40ms f');
+      expectObservable(run([active(1), active(2)], NEVER, {}, force$).result$).toBe('40ms (r|)', {
+        r: report({ outcome: 'forced', killed: 2 }),
+      });
+    });
+  });
+
+  it('does not wait for hijacked connections by default, but counts those open at the start', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const result$ = run([{ id: 1, state: 'hijacked', idleSince: 0 }], NEVER).result$;
+      expectObservable(result$).toBe('(r|)', { r: report({ hijacked: 1 }) });
+    });
+  });
+
+  it('waits for hijacked connections with waitForHijacked, and kills them at the deadline', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const result$ = run([{ id: 1, state: 'hijacked', idleSince: 0 }], NEVER, { waitForHijacked: true }).result$;
+      expectObservable(result$).toBe('100ms (r|)', { r: report({ outcome: 'deadline', killed: 1, hijacked: 1 }) });
+    });
+  });
+});

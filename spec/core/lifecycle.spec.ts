@@ -1,0 +1,199 @@
+import { expect } from 'chai';
+import { NEVER, Subject } from 'rxjs';
+import { distinctUntilChanged, map } from 'rxjs/operators';
+import { TestScheduler } from 'rxjs/testing';
+import { Lifecycle, LifecycleOptions, ShutdownResult } from '../../src/core/lifecycle';
+import type { ConnectionChange, ServerState } from '../../src/core/state';
+import { change, fakeHost, FakeHost } from '../support/fake-host';
+
+const result = (r: Partial<ShutdownResult> = {}): ShutdownResult => ({
+  killed: 0,
+  timedOut: false,
+  forced: false,
+  durationMs: 0,
+  closedIdle: 0,
+  drained: 0,
+  hijacked: 0,
+  ...r,
+});
+
+describe('Lifecycle', () => {
+  let testScheduler: TestScheduler;
+  beforeEach(() => {
+    testScheduler = new TestScheduler((actual, expected) => expect(actual).to.deep.equal(expected));
+  });
+
+  function lifecycle(host: FakeHost, o: Partial<LifecycleOptions> = {}): Lifecycle {
+    return new Lifecycle(host, {
+      timeout: 100,
+      drainDelay: 0,
+      idleLinger: 0,
+      waitForHijacked: false,
+      scheduler: testScheduler,
+      ...o,
+    });
+  }
+
+  const at = (frame: number, work: () => void): void => {
+    testScheduler.schedule(work, frame);
+  };
+
+  it('finishes a shutdown with no connection at once, with killed 0', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const cycle = lifecycle(fakeHost(NEVER));
+      at(10, () => {
+        cycle.serving('pipe');
+        cycle.shutdown();
+      });
+      expectObservable(cycle.done$).toBe('10ms r', { r: result() });
+    });
+  });
+
+  it('starts a shutdown only once per cycle: shutdownOK is true exactly once', () => {
+    testScheduler.run(({ flush }) => {
+      const host = fakeHost(NEVER, [{ id: 1, state: 'active', idleSince: 0 }]);
+      const cycle = lifecycle(host);
+      const answers: boolean[] = [];
+      cycle.serving('pipe');
+      at(5, () => answers.push(cycle.shutdown(), cycle.shutdown()));
+      at(50, () => answers.push(cycle.shutdown()));
+      flush();
+      expect(answers).to.deep.equal([true, false, false]);
+      expect(host.calls.filter((c) => c === 'beginShutdown')).to.have.length(1);
+    });
+  });
+
+  it('says no to a shutdown while stopped', () => {
+    const cycle = lifecycle(fakeHost(NEVER));
+    expect(cycle.shutdown()).to.equal(false);
+    expect(cycle.phase).to.equal('stopped');
+  });
+
+  it('emits the state$ sequence of a whole cycle: stopped, serving, connections, draining, stopped', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const changes$ = hot<ConnectionChange>('10ms a 9ms b 9ms c 19ms d', {
+        a: change(1, 'new'),
+        b: change(1, 'active', 'new'),
+        c: change(2, 'new'),
+        d: change(1, 'closed', 'active'),
+      });
+      const host = fakeHost(changes$);
+      const cycle = lifecycle(host, { idleLinger: 5 });
+      host.open = [];
+      at(5, () => cycle.serving('pipe'));
+      at(40, () => {
+        host.open = [
+          { id: 1, state: 'active', idleSince: 0 },
+          { id: 2, state: 'new', idleSince: 30 },
+        ];
+        cycle.shutdown();
+      });
+      // at 40, connection 2 (new, idle since 30, linger 5) is closed at once; 1 closes at 50
+      const s = (phase: ServerState['phase'], open: number, active: number, accepting = phase === 'serving'): ServerState => ({
+        phase,
+        accepting,
+        open,
+        active,
+        idle: open - active,
+        killed: 0,
+        address: 'pipe',
+      });
+      expectObservable(cycle.state$).toBe('s 4ms v 4ms a 9ms b 9ms c 9ms (de) 6ms (fg)', {
+        s: { phase: 'stopped', accepting: false, open: 0, active: 0, idle: 0, killed: 0 },
+        v: s('serving', 0, 0),
+        a: s('serving', 1, 0),
+        b: s('serving', 1, 1),
+        c: s('serving', 2, 1),
+        d: s('draining', 2, 1),
+        e: s('draining', 1, 1),
+        f: s('draining', 0, 0),
+        g: s('stopped', 0, 0),
+      });
+    });
+  });
+
+  it('ends the drain on the last close, then stops, then reports on done$', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const changes$ = hot<ConnectionChange>('30ms a', { a: change(1, 'closed', 'active') });
+      const host = fakeHost(changes$, [{ id: 1, state: 'active', idleSince: 0 }]);
+      const cycle = lifecycle(host);
+      cycle.serving('pipe');
+      const phases = new Subject<string>();
+      cycle.lifecycle$.subscribe((l) => phases.next(l.phase));
+      at(10, () => cycle.shutdown());
+      expectObservable(cycle.done$).toBe('30ms r', { r: result({ drained: 1, durationMs: 20 }) });
+    });
+  });
+
+  it('starts a new cycle from clean counts after a finished one', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      const host = fakeHost(NEVER, [{ id: 1, state: 'active', idleSince: 0 }]);
+      const cycle = lifecycle(host);
+      cycle.serving('pipe');
+      at(0, () => cycle.shutdown());
+      flush();
+      expect(cycle.lastResult).to.include({ killed: 1, timedOut: true });
+      host.open = [];
+      cycle.serving('pipe');
+      const states: ServerState[] = [];
+      cycle.state$.subscribe((s) => states.push(s));
+      expect(states).to.deep.equal([
+        { phase: 'serving', accepting: true, open: 0, active: 0, idle: 0, killed: 0, address: 'pipe' },
+      ]);
+      expectObservable(NEVER).toBe('');
+    });
+  });
+
+  it('shows the killed count of the finished shutdown on state$', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const host = fakeHost(NEVER, [
+        { id: 1, state: 'active', idleSince: 0 },
+        { id: 2, state: 'active', idleSince: 0 },
+        { id: 3, state: 'active', idleSince: 0 },
+      ]);
+      const cycle = lifecycle(host);
+      cycle.serving('pipe');
+      at(0, () => cycle.shutdown());
+      const killed$ = cycle.state$.pipe(
+        map((s) => s.killed),
+        distinctUntilChanged(),
+      );
+      expectObservable(killed$).toBe('a 99ms b', { a: 0, b: 3 });
+    });
+  });
+
+  it('keeps accepting during drainDelay, and counts timeout from the end of the delay', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      const host = fakeHost(NEVER, [{ id: 1, state: 'active', idleSince: 0 }]);
+      const cycle = lifecycle(host, { drainDelay: 50 });
+      cycle.serving('pipe');
+      const accepting: string[] = [];
+      cycle.lifecycle$.subscribe((l) => accepting.push(`${testScheduler.now()} ${l.phase} ${l.accepting}`));
+      at(0, () => cycle.shutdown());
+      expectObservable(cycle.done$).toBe('150ms r', { r: result({ killed: 1, timedOut: true, durationMs: 150 }) });
+      flush();
+      expect(accepting).to.deep.equal(['0 serving true', '0 draining true', '50 draining false', '150 stopped false']);
+      expect(host.calls).to.deep.equal(['beginShutdown', 'stopAccepting', 'destroy 1', 'endShutdown']);
+    });
+  });
+
+  it('ends the delay and the drain at once on force()', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const host = fakeHost(NEVER, [{ id: 1, state: 'active', idleSince: 0 }]);
+      const cycle = lifecycle(host, { drainDelay: 50 });
+      cycle.serving('pipe');
+      at(0, () => cycle.shutdown());
+      at(20, () => cycle.force());
+      expectObservable(cycle.done$).toBe('20ms r', { r: result({ killed: 1, forced: true, durationMs: 20 }) });
+    });
+  });
+
+  it('turns ready$ false by the time shutdown() returns', () => {
+    const cycle = lifecycle(fakeHost(NEVER));
+    const ready: boolean[] = [];
+    cycle.ready$.subscribe((r) => ready.push(r));
+    cycle.serving('pipe');
+    cycle.shutdown();
+    expect(ready).to.deep.equal([false, true, false]);
+  });
+});
