@@ -1,0 +1,108 @@
+// `npm start`: a graceful shutdown, live. Three keep-alive clients talk to a server; two of
+// them are waiting for a slow answer when the shutdown comes. The server's state$ is printed
+// as it changes, each answer as it arrives, and at the end what was lost: nothing.
+import * as http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GracefulServer } from '../src';
+
+const SLOW_MS = 800; // how long /slow takes to answer
+const SHUTDOWN_AT_MS = 1000;
+const TIMEOUT_MS = 3000; // survivors would be destroyed this long after the shutdown
+
+// Who asks what, and when (ms after start). Each client has one keep-alive connection.
+const plan = [
+  { client: 'A', at: 100, path: '/fast' },
+  { client: 'B', at: 150, path: '/fast' },
+  { client: 'C', at: 200, path: '/fast' },
+  { client: 'A', at: 300, path: '/fast' },
+  { client: 'C', at: 400, path: '/fast' },
+  { client: 'B', at: 500, path: '/slow' }, // still running at the shutdown
+  { client: 'A', at: 650, path: '/slow' }, // still running at the shutdown
+];
+
+const started = performance.now();
+const now = (): string => `${Math.round(performance.now() - started)} ms`.padStart(8);
+
+let received = 0; // requests that reached the handler
+const server = http.createServer((request, response) => {
+  received += 1;
+  const delay = request.url === '/slow' ? SLOW_MS : 0;
+  setTimeout(() => response.end(`${request.url} done\n`), delay);
+});
+const graceful = new GracefulServer(server, { timeout: TIMEOUT_MS });
+
+console.log(`A server with 3 keep-alive clients (A, B, C); /slow takes ${SLOW_MS} ms; shutdown at ${SHUTDOWN_AT_MS} ms.`);
+console.log('open: connections; active: with a request in flight; idle: kept alive, waiting for a request.\n');
+const serverColumn = 52; // wide enough for a state line; the clients' answers go to its right
+console.log(`    time  ${'server (state$)'.padEnd(serverColumn)}clients`);
+
+let lastLine = '';
+const timeline = graceful.state$.subscribe((state) => {
+  const line =
+    `${state.phase.padEnd(8)}  accepting: ${state.accepting ? 'yes' : 'no '}  ` +
+    `open ${state.open}  active ${state.active}  idle ${state.idle}`;
+  if (line === lastLine) return; // a change we do not show (the address, say)
+  lastLine = line;
+  console.log(`${now()}  ${line}`);
+});
+
+interface Answer {
+  ok: boolean;
+  text: string;
+}
+
+function get(agent: http.Agent, port: number, path: string): Promise<Answer> {
+  return new Promise((resolve) => {
+    const request = http.get({ host: '127.0.0.1', port, path, agent }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () =>
+        resolve({
+          ok: response.statusCode === 200 && body === `${path} done\n`,
+          text: `${response.statusCode} (connection: ${response.headers.connection ?? 'none'})`,
+        }),
+      );
+      response.on('error', (error) => resolve({ ok: false, text: `failed: ${error.message}` }));
+    });
+    request.on('error', (error) => resolve({ ok: false, text: `failed: ${error.message}` }));
+  });
+}
+
+async function main(): Promise<void> {
+  const address = await graceful.listen({ host: '127.0.0.1', port: 0 });
+  if (typeof address === 'string') throw new Error(`expected a TCP address, got ${address}`);
+
+  const agents = new Map(['A', 'B', 'C'].map((client) => [client, new http.Agent({ keepAlive: true, maxSockets: 1 })]));
+  const answers = plan.map(async ({ client, at, path }) => {
+    await sleep(at);
+    const answer = await get(agents.get(client) ?? http.globalAgent, address.port, path);
+    console.log(`${now()}  ${''.padEnd(serverColumn)}${client}: GET ${path.padEnd(5)} -> ${answer.text}`);
+    return answer;
+  });
+
+  await sleep(SHUTDOWN_AT_MS);
+  console.log(`${now()}  ---- shutdown(): stop accepting, close idle connections, let requests in flight finish ----`);
+  graceful.shutdown();
+  const result = await graceful.wait();
+  const answered = (await Promise.all(answers)).filter((answer) => answer.ok).length;
+  timeline.unsubscribe();
+  for (const agent of agents.values()) agent.destroy();
+
+  const lost = received - answered;
+  console.log('');
+  console.log(`Shutdown done in ${Math.round(result.durationMs)} ms: killed ${result.killed}, ` +
+    `closed idle ${result.closedIdle}, drained ${result.drained} (timeout was ${TIMEOUT_MS} ms).`);
+  console.log(`Requests: ${plan.length} sent, ${received} reached the server, ${answered} answered in full; lost: ${lost}.`);
+  if (lost !== 0 || answered !== plan.length || result.killed !== 0) {
+    console.log('Something went wrong: see above.');
+    process.exitCode = 1;
+    return;
+  }
+  console.log('OK');
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

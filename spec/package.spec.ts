@@ -1,0 +1,161 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+
+// What a user gets from `npm install rx-graceful`: the packed tarball, installed offline in a
+// project outside this repository (so nothing resolves through our own node_modules by
+// accident), used from CommonJS, from an ES module and from TypeScript under node16.
+
+const run = promisify(execFile);
+const root = path.resolve(__dirname, '..');
+const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+
+async function exec(command: string, args: string[], cwd: string): Promise<string> {
+  try {
+    const { stdout } = await run(command, args, {
+      cwd,
+      timeout: 90_000,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false' },
+    });
+    return stdout;
+  } catch (error) {
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+    throw new Error(`\`${[path.basename(command), ...args].join(' ')}\` failed in ${cwd}:\n${stdout}\n${stderr}`);
+  }
+}
+
+// `--listFiles` shows which declaration file the import resolved to.
+const typeCheckOptions = ['--module', 'node16', '--moduleResolution', 'node16', '--strict', '--noEmit', '--types', 'node', '--listFiles'];
+
+// The same source type-checks as a .cts (resolved through `require`) and an .mts (through `import`).
+const typedConsumer = `import * as http from 'node:http';
+import { GracefulServer, NotReadyError, fromSignals } from 'rx-graceful';
+import type { GracefulOptions, ServerState, ShutdownResult } from 'rx-graceful';
+
+const options: GracefulOptions = { timeout: 1000 };
+const graceful = new GracefulServer(http.createServer(), options);
+graceful.state$.subscribe((state: ServerState) => console.log(state.phase, state.open));
+export const result: Promise<ShutdownResult> = graceful.wait();
+export const quitting = (error: unknown): boolean => error instanceof NotReadyError && error.quitting;
+export const signal$ = fromSignals('SIGTERM');
+// @ts-expect-error timeout is a number of ms: this line proves the types are real, not any
+new GracefulServer(http.createServer(), { timeout: 'soon' });
+`;
+
+const cjsConsumer = `const { GracefulServer, NotReadyError, fromSignals } = require('rx-graceful');
+console.log(JSON.stringify({
+  GracefulServer: typeof GracefulServer,
+  NotReadyError: typeof NotReadyError,
+  fromSignals: typeof fromSignals,
+  resolved: require.resolve('rx-graceful'),
+}));
+`;
+
+const esmConsumer = `import { createRequire } from 'node:module';
+import { GracefulServer, NotReadyError, fromSignals } from 'rx-graceful';
+import * as namespace from 'rx-graceful';
+
+const require = createRequire(import.meta.url);
+const cjs = require('rx-graceful');
+console.log(JSON.stringify({
+  GracefulServer: typeof GracefulServer,
+  NotReadyError: typeof NotReadyError,
+  fromSignals: typeof fromSignals,
+  sameClasses: GracefulServer === cjs.GracefulServer && NotReadyError === cjs.NotReadyError,
+  esmNames: Object.keys(namespace).sort(),
+  cjsNames: Object.keys(cjs).filter((name) => name !== '__esModule').sort(),
+  resolved: import.meta.resolve('rx-graceful'),
+}));
+`;
+
+describe('the npm package', function () {
+  this.timeout(120_000);
+
+  let work = '';
+  let consumer = '';
+  let installed = '';
+
+  before(async function () {
+    work = await mkdtemp(path.join(os.tmpdir(), 'rx-graceful-package-'));
+    // `npm pack` runs the `prepare` build, so this also proves the build works.
+    await exec('npm', ['pack', '--silent', '--pack-destination', work], root);
+    const tarballs = (await readdir(work)).filter((name) => name.endsWith('.tgz'));
+    expect(tarballs, `npm pack wrote one tarball into ${work}`).to.have.lengthOf(1);
+    const tarball = path.join(work, tarballs[0] ?? '');
+
+    consumer = path.join(work, 'consumer');
+    await mkdir(consumer);
+    await writeFile(
+      path.join(consumer, 'package.json'),
+      JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }, null, 2),
+    );
+    // Offline and without peers: rxjs and @types/node come from this repository by symlink,
+    // added after the install (npm would prune them as extraneous otherwise).
+    await exec(
+      'npm',
+      ['install', '--offline', '--no-audit', '--no-fund', '--legacy-peer-deps', '--no-package-lock', tarball],
+      consumer,
+    );
+    installed = path.join(consumer, 'node_modules', 'rx-graceful');
+    await mkdir(path.join(consumer, 'node_modules', '@types'), { recursive: true });
+    await symlink(path.join(root, 'node_modules', 'rxjs'), path.join(consumer, 'node_modules', 'rxjs'), 'dir');
+    await symlink(
+      path.join(root, 'node_modules', '@types', 'node'),
+      path.join(consumer, 'node_modules', '@types', 'node'),
+      'dir',
+    );
+
+    await writeFile(path.join(consumer, 'consumer.cjs'), cjsConsumer);
+    await writeFile(path.join(consumer, 'consumer.mjs'), esmConsumer);
+    await writeFile(path.join(consumer, 'consumer.cts'), typedConsumer);
+    await writeFile(path.join(consumer, 'consumer.mts'), typedConsumer);
+  });
+
+  after(async function () {
+    if (work !== '') await rm(work, { recursive: true, force: true });
+  });
+
+  it('ships the compiled CommonJS and ES entries with their declarations, not the sources', function () {
+    for (const file of ['dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/esm/index.mjs', 'dist/esm/index.d.mts']) {
+      expect(existsSync(path.join(installed, file)), `${file} in the installed package`).to.equal(true);
+    }
+    expect(existsSync(path.join(installed, 'src')), 'src/ in the installed package').to.equal(false);
+    expect(existsSync(path.join(installed, 'spec')), 'spec/ in the installed package').to.equal(false);
+  });
+
+  it('can be required from CommonJS as rx-graceful', async function () {
+    const output = JSON.parse(await exec(process.execPath, ['consumer.cjs'], consumer));
+    expect(output).to.deep.equal({
+      GracefulServer: 'function',
+      NotReadyError: 'function',
+      fromSignals: 'function',
+      resolved: path.join(installed, 'dist', 'cjs', 'index.js'),
+    });
+  });
+
+  it('can be imported with static named imports from an ES module, sharing the CommonJS classes', async function () {
+    const output = JSON.parse(await exec(process.execPath, ['consumer.mjs'], consumer));
+    expect(output.GracefulServer).to.equal('function');
+    expect(output.NotReadyError).to.equal('function');
+    expect(output.fromSignals).to.equal('function');
+    expect(output.sameClasses, 'import and require give the same classes').to.equal(true);
+    expect(output.esmNames, 'the ES entry exports every name of the CommonJS entry').to.deep.equal(output.cjsNames);
+    expect(output.resolved).to.match(/\/dist\/esm\/index\.mjs$/);
+  });
+
+  it('type-checks from a .cts file under moduleResolution node16, with the CommonJS declarations', async function () {
+    const files = await exec(process.execPath, [tsc, ...typeCheckOptions, 'consumer.cts'], consumer);
+    expect(files).to.include(path.join(installed, 'dist', 'cjs', 'index.d.ts'));
+    expect(files).not.to.include(path.join(installed, 'dist', 'esm', 'index.d.mts'));
+  });
+
+  it('type-checks from a .mts file under moduleResolution node16, with the ES declarations', async function () {
+    const files = await exec(process.execPath, [tsc, ...typeCheckOptions, 'consumer.mts'], consumer);
+    expect(files).to.include(path.join(installed, 'dist', 'esm', 'index.d.mts'));
+  });
+});
