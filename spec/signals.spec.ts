@@ -63,7 +63,7 @@ describe('a child process that serves and shuts down on SIGTERM', function () {
         lines.push(...parts);
       });
       const port = Number((await line('listening ')).split(' ')[1]);
-      const response = new Promise<{ status?: number; connection?: string; body: string }>((resolve, reject) => {
+      const response = new Promise<{ status: number | undefined; connection: string | undefined; body: string }>((resolve, reject) => {
         http
           .get({ host: '127.0.0.1', port, path: '/in-flight', agent: new http.Agent({ keepAlive: true }) }, (res) => {
             let body = '';

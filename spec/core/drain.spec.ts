@@ -17,7 +17,9 @@ const report = (r: Partial<DrainReport> = {}): DrainReport => ({
 describe('drain', () => {
   let testScheduler: TestScheduler;
   beforeEach(() => {
-    testScheduler = new TestScheduler((actual, expected) => expect(actual).to.deep.equal(expected));
+    testScheduler = new TestScheduler((actual, expected) => {
+      expect(actual).to.deep.equal(expected);
+    });
   });
 
   function options(o: Partial<DrainOptions> = {}): DrainOptions {

@@ -20,7 +20,9 @@ const result = (r: Partial<ShutdownResult> = {}): ShutdownResult => ({
 describe('Lifecycle', () => {
   let testScheduler: TestScheduler;
   beforeEach(() => {
-    testScheduler = new TestScheduler((actual, expected) => expect(actual).to.deep.equal(expected));
+    testScheduler = new TestScheduler((actual, expected) => {
+      expect(actual).to.deep.equal(expected);
+    });
   });
 
   function lifecycle(host: FakeHost, o: Partial<LifecycleOptions> = {}): Lifecycle {

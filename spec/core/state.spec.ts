@@ -28,7 +28,9 @@ describe('foldState', () => {
   });
 
   it('folds a stream of changes in order (scan)', () => {
-    new TestScheduler((a, b) => expect(a).to.deep.equal(b)).run(({ cold, expectObservable }) => {
+    new TestScheduler((a, b) => {
+      expect(a).to.deep.equal(b);
+    }).run(({ cold, expectObservable }) => {
       const events = cold('abcd', {
         a: change(1, 'new'),
         b: change(2, 'new'),

@@ -35,8 +35,6 @@ interface Connection {
   bytesAtIdle: number;
 }
 
-type Emit = (event: string | symbol, ...args: unknown[]) => boolean;
-
 /**
  * Turns an HTTP/1 server's events (also HTTPS: the TLS socket is tracked) into connection changes,
  * and carries out the lifecycle's decisions on its sockets. It decides nothing about time: the
@@ -62,7 +60,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
   ) {
     this.changes$ = this.changes.asObservable();
     const connectionEvent = server instanceof TlsServer ? 'secureConnection' : 'connection';
-    const emit = server.emit as Emit;
+    const emit = server.emit;
     const adapter = this;
     this.onResponseClose = function onResponseClose(this: ServerResponse) {
       adapter.responseClosed(this);
@@ -71,21 +69,22 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
       const c = adapter.sockets.get(this);
       if (c !== undefined) adapter.forget(c);
     };
-    // Per-request work here is a few property writes, one Map lookup and one listener per response.
-    server.emit = function interceptEmit(this: NetServer, event: string | symbol, ...args: unknown[]): boolean {
+    // Per-request work here is a few property writes, one Map lookup and one listener per response;
+    // `arguments` is passed on as it is, so no array is made per event.
+    server.emit = function interceptEmit(this: NetServer, event: string | symbol, first?: unknown, second?: unknown) {
       switch (event) {
         case connectionEvent:
-          adapter.accept(args[0] as Socket);
+          adapter.accept(first as Socket);
           break;
         case 'request':
-          if (!adapter.request(args[0] as IncomingMessage, args[1] as ServerResponse)) return true;
+          if (!adapter.request(first as IncomingMessage, second as ServerResponse)) return true;
           break;
         case 'upgrade':
         case 'connect':
-          adapter.hijack((args[0] as IncomingMessage).socket);
+          adapter.hijack((first as IncomingMessage).socket);
           break;
       }
-      return emit.call(this, event, ...args);
+      return Reflect.apply(emit, this, arguments) as boolean;
     } as NetServer['emit'];
   }
 
