@@ -1,7 +1,16 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
+import { join } from 'node:path';
+import * as tls from 'node:tls';
 import { firstValueFrom, Observable, timer } from 'rxjs';
 import { filter, take, takeUntil } from 'rxjs/operators';
+
+/** A self-signed certificate for localhost and 127.0.0.1, valid until 2126, made for the tests. */
+export const testCertificate = {
+  key: readFileSync(join(__dirname, '..', 'fixtures', 'tls', 'key.pem')),
+  cert: readFileSync(join(__dirname, '..', 'fixtures', 'tls', 'cert.pem')),
+};
 
 /** One whole HTTP/1.1 response as a client read it. */
 export interface Response {
@@ -44,6 +53,13 @@ export class RawClient {
   static async connect(port: number): Promise<RawClient> {
     const socket = net.connect({ host: '127.0.0.1', port });
     await withDeadline(once(socket, 'connect'), 2000, `a connection to 127.0.0.1:${port}`);
+    return new RawClient(socket);
+  }
+
+  /** The same over TLS, trusting the test certificate (spec/fixtures/tls). */
+  static async connectTls(port: number): Promise<RawClient> {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: testCertificate.cert });
+    await withDeadline(once(socket, 'secureConnect'), 2000, `a TLS connection to 127.0.0.1:${port}`);
     return new RawClient(socket);
   }
 

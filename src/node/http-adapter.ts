@@ -20,7 +20,8 @@ export interface ConnectionEvent {
 /** What the adapter keeps per socket. Lives in the adapter's own `Map`, never on the socket. */
 interface Connection {
   readonly id: number;
-  readonly socket: Socket;
+  /** The socket HTTP runs on: the TCP socket, or for HTTPS the TLS socket once the handshake is done. */
+  socket: Socket;
   state: ConnState;
   /** Requests handed to the application whose response has not closed yet. */
   pending: number;
@@ -31,6 +32,8 @@ interface Connection {
   /** A response on this connection said `Connection: close`: later requests must not be processed. */
   closeAnnounced: boolean;
   idleSince: number;
+  /** HTTPS: its key in `handshaking` while the TLS handshake is not done. */
+  handshake: string | undefined;
   /** `socket.bytesRead` when it became idle: more bytes since then mean a request head is arriving. */
   bytesAtIdle: number;
 }
@@ -49,6 +52,8 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
 
   private readonly changes = new Subject<ConnectionEvent>();
   private readonly sockets = new Map<Socket, Connection>();
+  /** HTTPS: TCP connections still in their TLS handshake, by their address pair. */
+  private readonly handshaking: Map<string, Connection> | undefined;
   private byId: Map<number, Connection> | undefined;
   private closing = false;
   private nextId = 0;
@@ -59,7 +64,8 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     private readonly onConnState: ((socket: Socket, state: ConnState) => void) | undefined,
   ) {
     this.changes$ = this.changes.asObservable();
-    const connectionEvent = server instanceof TlsServer ? 'secureConnection' : 'connection';
+    const tls = server instanceof TlsServer;
+    this.handshaking = tls ? new Map() : undefined;
     const emit = server.emit;
     const adapter = this;
     this.onResponseClose = function onResponseClose(this: ServerResponse) {
@@ -73,8 +79,11 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     // `arguments` is passed on as it is, so no array is made per event.
     server.emit = function interceptEmit(this: NetServer, event: string | symbol, first?: unknown, second?: unknown) {
       switch (event) {
-        case connectionEvent:
+        case 'connection':
           adapter.accept(first as Socket);
+          break;
+        case 'secureConnection':
+          if (tls) adapter.secured(first as Socket);
           break;
         case 'request':
           if (!adapter.request(first as IncomingMessage, second as ServerResponse)) return true;
@@ -155,13 +164,34 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
       marked: undefined,
       closeAnnounced: false,
       idleSince: this.scheduler.now(),
+      handshake: this.handshaking && addressPair(socket),
       bytesAtIdle: 0,
     };
     this.sockets.set(socket, c);
     this.byId?.set(c.id, c);
+    if (c.handshake !== undefined) this.handshaking?.set(c.handshake, c);
     socket.on('close', this.onSocketClose);
     this.publish(c, undefined);
     return c;
+  }
+
+  /**
+   * HTTPS: the handshake is done. From now on the TLS socket is the one tracked, ended and
+   * destroyed; the TCP socket under it is never destroyed on its own under an open request.
+   */
+  private secured(tlsSocket: Socket): void {
+    const c = this.handshaking?.get(addressPair(tlsSocket));
+    if (c === undefined) {
+      this.forgetHandshake(this.accept(tlsSocket));
+      return;
+    }
+    this.forgetHandshake(c);
+    this.sockets.delete(c.socket);
+    c.socket.off('close', this.onSocketClose);
+    c.socket = tlsSocket;
+    c.bytesAtIdle = 0;
+    this.sockets.set(tlsSocket, c);
+    tlsSocket.on('close', this.onSocketClose);
   }
 
   /** Returns false when the request must not reach the application. */
@@ -222,8 +252,15 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
   /** The connection is gone for the books (destroyed by us, or closed): report `closed` once. */
   private forget(c: Connection): void {
     this.sockets.delete(c.socket);
+    this.forgetHandshake(c);
     this.byId?.delete(c.id);
     this.change(c, 'closed');
+  }
+
+  private forgetHandshake(c: Connection): void {
+    if (c.handshake === undefined) return;
+    this.handshaking?.delete(c.handshake);
+    c.handshake = undefined;
   }
 
   private change(c: Connection, state: ConnState): void {
@@ -236,4 +273,9 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     if (this.changes.observed) this.changes.next({ id: c.id, state: c.state, previous, socket: c.socket });
     this.onConnState?.(c.socket, c.state);
   }
+}
+
+/** Identifies a TCP connection by its two ends; a TLS socket reports the same as its TCP socket. */
+function addressPair(socket: Socket): string {
+  return `${socket.remoteAddress}:${socket.remotePort}>${socket.localPort}`;
 }
