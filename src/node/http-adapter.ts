@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants as http2Constants } from 'node:http2';
+import type { Http2Session, Http2Stream } from 'node:http2';
 import { Server as NetServer, Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import { Observable, SchedulerLike, Subject } from 'rxjs';
@@ -32,6 +34,10 @@ interface Connection {
   /** A response on this connection said `Connection: close`: later requests must not be processed. */
   closeAnnounced: boolean;
   idleSince: number;
+  /** HTTP/2: the session on this connection; it, not the socket, is what is closed and destroyed. */
+  session: Http2Session | undefined;
+  /** HTTP/2: one listener per session for the close of each of its streams. */
+  onStreamClose: (() => void) | undefined;
   /** HTTPS: its key in `handshaking` while the TLS handshake is not done. */
   handshake: string | undefined;
   /** `socket.bytesRead` when it became idle: more bytes since then mean a request head is arriving. */
@@ -39,13 +45,17 @@ interface Connection {
 }
 
 /**
- * Turns an HTTP/1 server's events (also HTTPS: the TLS socket is tracked) into connection changes,
- * and carries out the lifecycle's decisions on its sockets. It decides nothing about time: the
- * scheduler only stamps when a connection became idle.
+ * Turns a server's events into connection changes, and carries out the lifecycle's decisions on
+ * its sockets and sessions: HTTP/1 (a connection is a socket, active while a request is pending),
+ * HTTPS (the TLS socket once the handshake is done) and HTTP/2 (a connection is a session, active
+ * while a stream is open; with `allowHTTP1`, HTTP/1 connections on the same server follow the
+ * HTTP/1 rules). It decides nothing about time: the scheduler only stamps when a connection became
+ * idle.
  *
- * The server's `emit` is wrapped so that the adapter sees `connection`, `request`, `upgrade` and
- * `connect` before any listener, adds no listener that would change Node's behaviour (an `upgrade`
- * listener would), and can keep a request from the application (RFC 9112 §9.6).
+ * The server's `emit` is wrapped so that the adapter sees `connection`, `session`, `stream`,
+ * `request`, `upgrade` and `connect` before any listener, adds no listener that would change
+ * Node's behaviour (an `upgrade` listener would), and can keep a request from the application
+ * (RFC 9112 §9.6).
  */
 export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
   readonly changes$: Observable<ConnectionEvent>;
@@ -54,6 +64,10 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
   private readonly sockets = new Map<Socket, Connection>();
   /** HTTPS: TCP connections still in their TLS handshake, by their address pair. */
   private readonly handshaking: Map<string, Connection> | undefined;
+  /** HTTP/2: the connection of each session. */
+  private readonly sessions = new Map<Http2Session, Connection>();
+  /** HTTP/2: the connection whose `connection`/`secureConnection` event is being emitted. */
+  private binding: Connection | undefined;
   private byId: Map<number, Connection> | undefined;
   private closing = false;
   private nextId = 0;
@@ -65,6 +79,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
   ) {
     this.changes$ = this.changes.asObservable();
     const tls = server instanceof TlsServer;
+    const h2 = isHttp2Server(server);
     this.handshaking = tls ? new Map() : undefined;
     const emit = server.emit;
     const adapter = this;
@@ -80,12 +95,21 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     server.emit = function interceptEmit(this: NetServer, event: string | symbol, first?: unknown, second?: unknown) {
       switch (event) {
         case 'connection':
+          if (h2) return adapter.binding$(adapter.accept(first as Socket), emit, this, arguments);
           adapter.accept(first as Socket);
           break;
         case 'secureConnection':
+          if (h2) return adapter.binding$(adapter.secured(first as Socket), emit, this, arguments);
           if (tls) adapter.secured(first as Socket);
           break;
+        case 'session':
+          if (h2) adapter.bindSession(first as Http2Session);
+          break;
+        case 'stream':
+          if (h2) adapter.stream(first as Http2Stream);
+          break;
         case 'request':
+          if (h2 && (first as { stream?: unknown }).stream !== undefined) break; // HTTP/2: followed as a stream
           if (!adapter.request(first as IncomingMessage, second as ServerResponse)) return true;
           break;
         case 'upgrade':
@@ -116,6 +140,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     // http.Server#close() would also destroy the idle keep-alive sockets at once (Node 20's
     // httpServerPreClose), before their linger: stop the listener alone, which refuses newcomers.
     if (this.server.listening) NetServer.prototype.close.call(this.server);
+    for (const c of this.sessions.values()) if (c.pending > 0) goAway(c.session);
   }
 
   endShutdown(): void {
@@ -128,8 +153,14 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     for (const id of ids) {
       const c = this.byId?.get(id);
       if (c === undefined) continue;
-      const { socket } = c;
-      if (c.state === 'active' || c.state === 'hijacked' || socket.bytesRead !== c.bytesAtIdle) {
+      const { socket, session } = c;
+      if (session !== undefined) {
+        if (c.pending > 0) busy.push(id);
+        else {
+          this.forget(c);
+          session.close(); // GOAWAY with the last stream id; with no stream open it ends at once
+        }
+      } else if (c.state === 'active' || c.state === 'hijacked' || socket.bytesRead !== c.bytesAtIdle) {
         busy.push(id); // a request head is on its way: it will be served with `Connection: close`
       } else if (socket.writableLength > 0) {
         // The last response is still being flushed: finish it, then close; nothing more is read.
@@ -150,7 +181,10 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
       const c = this.byId?.get(id);
       if (c === undefined) continue;
       this.forget(c);
-      c.socket.destroy();
+      // HTTP/2: `session.socket` is a proxy; destroying the session closes the socket under it.
+      // With CANCEL in the last GOAWAY, the client's open streams fail instead of ending quietly.
+      if (c.session !== undefined) c.session.destroy(undefined, http2Constants.NGHTTP2_CANCEL);
+      else c.socket.destroy();
     }
   }
 
@@ -163,6 +197,8 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
       newest: undefined,
       marked: undefined,
       closeAnnounced: false,
+      session: undefined,
+      onStreamClose: undefined,
       idleSince: this.scheduler.now(),
       handshake: this.handshaking && addressPair(socket),
       bytesAtIdle: 0,
@@ -179,11 +215,12 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
    * HTTPS: the handshake is done. From now on the TLS socket is the one tracked, ended and
    * destroyed; the TCP socket under it is never destroyed on its own under an open request.
    */
-  private secured(tlsSocket: Socket): void {
+  private secured(tlsSocket: Socket): Connection {
     const c = this.handshaking?.get(addressPair(tlsSocket));
     if (c === undefined) {
-      this.forgetHandshake(this.accept(tlsSocket));
-      return;
+      const adopted = this.accept(tlsSocket);
+      this.forgetHandshake(adopted);
+      return adopted;
     }
     this.forgetHandshake(c);
     this.sockets.delete(c.socket);
@@ -192,6 +229,49 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     c.bytesAtIdle = 0;
     this.sockets.set(tlsSocket, c);
     tlsSocket.on('close', this.onSocketClose);
+    return c;
+  }
+
+  /** HTTP/2: emits a connection event with `c` bound, so that the `session` Node makes inside it finds it. */
+  private binding$(c: Connection, emit: NetServer['emit'], server: NetServer, args: IArguments): boolean {
+    this.binding = c;
+    try {
+      return Reflect.apply(emit, server, args) as boolean;
+    } finally {
+      this.binding = undefined;
+    }
+  }
+
+  private bindSession(session: Http2Session): Connection {
+    let c = this.binding;
+    if (c === undefined) {
+      // A session on a connection this adapter never saw (the server was listening before).
+      c = this.accept(session.socket as Socket);
+      session.once('close', () => this.forget(c as Connection));
+    }
+    const bound = c;
+    bound.session = session;
+    bound.onStreamClose = () => this.streamClosed(bound);
+    this.sessions.set(session, bound);
+    return bound;
+  }
+
+  private stream(stream: Http2Stream): void {
+    const session = stream.session;
+    if (session === undefined) return;
+    const c = this.sessions.get(session) ?? this.bindSession(session);
+    c.pending++;
+    stream.once('close', c.onStreamClose as () => void);
+    if (c.pending === 1) this.change(c, 'active');
+  }
+
+  private streamClosed(c: Connection): void {
+    if (c.state === 'closed') return;
+    c.pending--;
+    if (c.pending === 0 && c.state === 'active') {
+      c.idleSince = this.scheduler.now();
+      this.change(c, 'idle');
+    }
   }
 
   /** Returns false when the request must not reach the application. */
@@ -251,7 +331,9 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
 
   /** The connection is gone for the books (destroyed by us, or closed): report `closed` once. */
   private forget(c: Connection): void {
+    if (c.state === 'closed') return;
     this.sockets.delete(c.socket);
+    if (c.session !== undefined) this.sessions.delete(c.session);
     this.forgetHandshake(c);
     this.byId?.delete(c.id);
     this.change(c, 'closed');
@@ -278,4 +360,21 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
 /** Identifies a TCP connection by its two ends; a TLS socket reports the same as its TCP socket. */
 function addressPair(socket: Socket): string {
   return `${socket.remoteAddress}:${socket.remotePort}>${socket.localPort}`;
+}
+
+/** Node exports no HTTP/2 server class; `updateSettings()` is documented on both of them only. */
+function isHttp2Server(server: NetServer): boolean {
+  return typeof (server as NetServer & { updateSettings?: unknown }).updateSettings === 'function';
+}
+
+/**
+ * RFC 9113 §6.8: a GOAWAY with the highest stream id first, so that streams the client is opening
+ * right now are still accepted; after a PING round trip, `close()` sends the real last stream id,
+ * refuses newer streams through the protocol, and ends the session once its streams are done.
+ */
+function goAway(session: Http2Session | undefined): void {
+  if (session === undefined || session.closed || session.destroyed) return;
+  session.goaway(http2Constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+  const sent = session.ping(() => session.close());
+  if (!sent) session.close();
 }
