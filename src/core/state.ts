@@ -81,7 +81,7 @@ export function foldState(state: ServerState, event: StateEvent): ServerState {
     const open = state.open + Number(isTracked(event.state)) - Number(isTracked(event.previous));
     const active = state.active + Number(event.state === 'active') - Number(event.previous === 'active');
     if (open === state.open && active === state.active) return state;
-    return { ...state, open, active, idle: open - active };
+    return makeState(state.phase, state.accepting, open, active, state.killed, state.address);
   }
   if (
     event.phase === state.phase &&
@@ -91,7 +91,20 @@ export function foldState(state: ServerState, event: StateEvent): ServerState {
   ) {
     return state;
   }
-  const { address, ...rest } = state;
-  const next = { ...rest, phase: event.phase, accepting: event.accepting, killed: event.killed };
-  return event.address === undefined ? next : { ...next, address: event.address };
+  return makeState(event.phase, event.accepting, state.open, state.active, event.killed, event.address);
+}
+
+/** Builds a state with one fixed shape (a literal, not a spread: this runs on every request). */
+function makeState(
+  phase: Phase,
+  accepting: boolean,
+  open: number,
+  active: number,
+  killed: number,
+  address: ListenAddress | undefined,
+): ServerState {
+  const idle = open - active;
+  return address === undefined
+    ? { phase, accepting, open, active, idle, killed }
+    : { phase, accepting, open, active, idle, killed, address };
 }
