@@ -1,5 +1,5 @@
 import { defer, merge, NEVER, Observable, of, race, SchedulerLike, Subject, Subscription, timer } from 'rxjs';
-import { filter, finalize, map, take, tap } from 'rxjs/operators';
+import { filter, finalize, ignoreElements, map, switchMap, take, tap } from 'rxjs/operators';
 import { ConnectionChange, ConnState, isTracked } from './state';
 
 /** A connection as the drain first sees it: its id, its state, and since when it has been idle. */
@@ -10,10 +10,12 @@ export interface TrackedConnection {
   readonly idleSince: number;
 }
 
-/** How a drain behaves. Every number is in milliseconds of the scheduler's clock. */
+/** How a shutdown behaves. Every number is in milliseconds of the scheduler's clock. */
 export interface DrainOptions {
   /** Survivors are destroyed this long after the drain begins; 0 means never. */
   readonly timeout: number;
+  /** Before the drain, keep accepting and serving this long (0 = no delay). */
+  readonly drainDelay: number;
   /** An idle connection is closed once it has been idle this long (0 = at once). */
   readonly idleLinger: number;
   /** Hijacked connections hold the drain, and are destroyed and counted at the deadline. */
@@ -23,6 +25,8 @@ export interface DrainOptions {
 
 /** What the drain asks the Node side to do. Ids are the ones in `TrackedConnection.id`. */
 export interface DrainActions {
+  /** The delay (if any) is over and the drain begins: stop accepting connections. */
+  stopAccepting(): void;
   /**
    * Close these connections, which the drain believes idle. Returns the ids that turned out to
    * have work in progress (a request head arriving, a response still being flushed): those stay
@@ -36,38 +40,41 @@ export interface DrainActions {
 /** Which contender of the race ended the drain. */
 export type DrainOutcome = 'drained' | 'deadline' | 'forced';
 
-/** The books of one drain, once it has ended. */
+/** The books of one shutdown, once it has ended. */
 export interface DrainReport {
   readonly outcome: DrainOutcome;
   /** Destroyed by the deadline or by force with work in progress. */
   readonly killed: number;
   /** Closed with no work in progress. */
   readonly closedIdle: number;
-  /** Had work in progress during the drain, finished it, then closed. */
+  /** Had work in progress during the shutdown, finished it, then closed. */
   readonly drained: number;
-  /** Hijacked connections open when the drain began. */
+  /** Hijacked connections open when the drain began (after any delay). */
   readonly hijacked: number;
 }
 
 interface Entry {
   state: ConnState;
   idleSince: number;
-  /** It had work in progress at some point of the drain. */
+  /** It had work in progress at some point of the shutdown. */
   worked: boolean;
   /** The Node side refused to close it as idle: work is arriving or still being flushed. */
   busy: boolean;
 }
 
 /**
- * The drain: `race(allClosed$, timer(timeout, scheduler), force$)`, then the survivors are
- * destroyed and counted. On subscription it closes every idle connection that has been idle for
- * `idleLinger` (the others when they reach it), follows `changes$` until no tracked connection is
- * left, and emits one `DrainReport`, then completes. It ends on the last close itself, never on a
- * poll; with no connection it ends synchronously.
+ * One shutdown: an optional pre-drain delay (`race(timer(drainDelay), force$)`), then the drain,
+ * `race(allClosed$, timer(timeout, scheduler), force$)`, after which the survivors are destroyed
+ * and counted. The books open on subscription, so that every connection that closes during the
+ * shutdown, delay included, is counted once. Once the drain begins, every connection that has
+ * been idle for `idleLinger` is closed (the others when they reach it); the drain ends on the last
+ * close itself, never on a poll, and with no connection at once. Emits one `DrainReport`, then
+ * completes.
  *
  * @example
- * drain(snapshot, changes$, force$, { timeout: 10_000, idleLinger: 25, waitForHijacked: false,
- *   scheduler: asyncScheduler }, actions).subscribe((report) => console.log(report.killed));
+ * drain(snapshot, changes$, force$, { timeout: 10_000, drainDelay: 0, idleLinger: 25,
+ *   waitForHijacked: false, scheduler: asyncScheduler }, actions)
+ *   .subscribe((report) => console.log(report.killed));
  */
 export function drain(
   connections: Iterable<TrackedConnection>,
@@ -79,12 +86,23 @@ export function drain(
   return defer(() => {
     const ledger = new Ledger(options, actions);
     for (const connection of connections) ledger.add(connection);
+    const forced$ = force$.pipe(
+      take(1),
+      map((): DrainOutcome => 'forced'),
+    );
 
+    const books$ = changes$.pipe(
+      tap((change) => ledger.apply(change)),
+      ignoreElements(),
+    );
+    const delay$: Observable<DrainOutcome | undefined> =
+      options.drainDelay > 0
+        ? race(timer(options.drainDelay, options.scheduler).pipe(map(() => undefined)), forced$).pipe(take(1))
+        : of(undefined);
     const allClosed$ = merge(
-      changes$.pipe(tap((change) => ledger.apply(change))),
-      ledger.closed$,
+      ledger.changed$,
       defer(() => {
-        ledger.closeLingered();
+        ledger.begin();
         return of(undefined);
       }),
     ).pipe(
@@ -94,24 +112,27 @@ export function drain(
     );
     const deadline$ =
       options.timeout > 0 ? timer(options.timeout, options.scheduler).pipe(map((): DrainOutcome => 'deadline')) : NEVER;
-    const forced$ = force$.pipe(
-      take(1),
-      map((): DrainOutcome => 'forced'),
+    const outcome$ = delay$.pipe(
+      switchMap((forcedEarly) => (forcedEarly === undefined ? race(allClosed$, deadline$, forced$) : of(forcedEarly))),
     );
 
-    return race(allClosed$, deadline$, forced$).pipe(
+    return merge(books$, outcome$).pipe(
+      take(1),
       map((outcome) => ledger.end(outcome)),
       finalize(() => ledger.stopLingering()),
     );
   });
 }
 
-/** Keeps the books of one drain: who is still open, and how each one that left is counted. */
+/** Keeps the books of one shutdown: who is still open, and how each one that left is counted. */
 class Ledger {
-  /** Emits when the ledger itself let connections go (closed as idle), not on a change event. */
-  readonly closed$ = new Subject<void>();
+  /** Emits after every change to the books, so that the drain can see when they are empty. */
+  readonly changed$ = new Subject<void>();
   private readonly entries = new Map<number, Entry>();
-  private readonly hijackedAtStart = new Set<number>();
+  /** Hijacked connections still open (the drain only waits for them with `waitForHijacked`). */
+  private readonly hijacked = new Set<number>();
+  private hijackedAtDrain = 0;
+  private draining = false;
   private sweep: Subscription | undefined;
   private sweepAt = Infinity;
   private closedIdle = 0;
@@ -128,7 +149,7 @@ class Ledger {
 
   add({ id, state, idleSince }: TrackedConnection): void {
     if (state === 'hijacked') {
-      this.hijackedAtStart.add(id);
+      this.hijacked.add(id);
       if (!this.options.waitForHijacked) return;
     } else if (!isTracked(state)) {
       return;
@@ -136,27 +157,43 @@ class Ledger {
     this.entries.set(id, { state, idleSince, worked: state === 'active', busy: false });
   }
 
+  /** The delay is over: stop accepting, and close every idle connection whose linger is over. */
+  begin(): void {
+    this.actions.stopAccepting();
+    this.draining = true;
+    this.hijackedAtDrain = this.hijacked.size;
+    this.closeLingered();
+  }
+
   apply({ id, state }: ConnectionChange): void {
     if (state === 'new') {
       this.add({ id, state, idleSince: this.options.scheduler.now() });
       this.becameIdle(id, this.options.scheduler.now());
-      return;
-    }
-    const entry = this.entries.get(id);
-    if (entry === undefined) return;
-    if (state === 'closed' || (state === 'hijacked' && !this.options.waitForHijacked)) {
+    } else if (state === 'closed') {
+      this.hijacked.delete(id);
+      const entry = this.entries.get(id);
+      if (entry === undefined) return;
       this.entries.delete(id);
-      if (state === 'closed') this.countClosed(entry);
-      return;
-    }
-    entry.state = state;
-    entry.busy = false;
-    if (state === 'active' || state === 'hijacked') {
-      entry.worked = true;
+      this.countClosed(entry);
+    } else if (state === 'hijacked') {
+      this.hijacked.add(id);
+      const entry = this.entries.get(id);
+      if (entry === undefined) return;
+      if (this.options.waitForHijacked) entry.state = state;
+      else this.entries.delete(id);
     } else {
-      entry.idleSince = this.options.scheduler.now();
-      this.becameIdle(id, entry.idleSince);
+      const entry = this.entries.get(id);
+      if (entry === undefined) return;
+      entry.state = state;
+      entry.busy = false;
+      if (state === 'active') {
+        entry.worked = true;
+      } else {
+        entry.idleSince = this.options.scheduler.now();
+        this.becameIdle(id, entry.idleSince);
+      }
     }
+    this.changed$.next();
   }
 
   /** Closes every idle connection whose linger is over, and schedules the next such close. */
@@ -181,22 +218,34 @@ class Ledger {
     this.sweepAt = Infinity;
   }
 
-  /** Ends the drain for `outcome`: what is left is closed if idle, else destroyed and counted. */
+  /** Ends the shutdown for `outcome`: what is left is closed if idle, else destroyed and counted. */
   end(outcome: DrainOutcome): DrainReport {
     this.stopLingering();
-    const idle: number[] = [];
+    if (!this.draining) {
+      // Forced during the delay: the drain begins and ends now.
+      this.actions.stopAccepting();
+      this.hijackedAtDrain = this.hijacked.size;
+    }
+    const idle: Array<[number, Entry]> = [];
     const survivors: number[] = [];
-    for (const [id, entry] of this.entries) (closable(entry) ? idle : survivors).push(id);
-    const refused = idle.length > 0 ? this.actions.closeIdle(idle) : [];
-    survivors.push(...refused);
-    if (survivors.length > 0) this.actions.destroy(survivors);
+    for (const [id, entry] of this.entries) {
+      if (closable(entry)) idle.push([id, entry]);
+      else survivors.push(id);
+    }
+    // The books close before the last actions: the closes they cause are counted here, once.
     this.entries.clear();
+    const refused = new Set(idle.length > 0 ? this.actions.closeIdle(idle.map(([id]) => id)) : []);
+    for (const [id, entry] of idle) {
+      if (refused.has(id)) survivors.push(id);
+      else this.countClosed(entry);
+    }
+    if (survivors.length > 0) this.actions.destroy(survivors);
     return {
       outcome,
       killed: survivors.length,
-      closedIdle: this.closedIdle + idle.length - refused.length,
+      closedIdle: this.closedIdle,
       drained: this.drained,
-      hijacked: this.hijackedAtStart.size,
+      hijacked: this.hijackedAtDrain,
     };
   }
 
@@ -220,10 +269,11 @@ class Ledger {
         this.countClosed(entry);
       }
     }
-    this.closed$.next();
+    this.changed$.next();
   }
 
   private becameIdle(id: number, since: number): void {
+    if (!this.draining) return; // during the delay nothing is closed
     if (this.options.idleLinger === 0) this.closeIdle([id]);
     else this.lingerUntil(since + this.options.idleLinger);
   }
@@ -233,11 +283,8 @@ class Ledger {
     this.sweep?.unsubscribe();
     this.sweepAt = at;
     const delay = Math.max(0, at - this.options.scheduler.now());
-    this.sweep = this.options.scheduler.schedule(() => {
-      this.sweep = undefined;
-      this.sweepAt = Infinity;
-      this.closeLingered();
-    }, delay);
+    // closeLingered() unsubscribes this very action before it schedules the next one.
+    this.sweep = this.options.scheduler.schedule(() => this.closeLingered(), delay);
   }
 }
 

@@ -1,5 +1,5 @@
-import { BehaviorSubject, concat, defer, EMPTY, merge, Observable, race, SchedulerLike, Subject, timer } from 'rxjs';
-import { distinctUntilChanged, filter, ignoreElements, map, scan, shareReplay, skip, startWith, take } from 'rxjs/operators';
+import { BehaviorSubject, defer, merge, Observable, SchedulerLike, Subject } from 'rxjs';
+import { distinctUntilChanged, filter, map, scan, shareReplay, skip, startWith } from 'rxjs/operators';
 import { drain, DrainActions, TrackedConnection } from './drain';
 import { ConnectionChange, foldState, initialState, LifecycleChange, ListenAddress, Phase, ServerState } from './state';
 
@@ -115,14 +115,15 @@ export class Lifecycle {
     this.host.beginShutdown();
     this.enter({ phase: 'draining', accepting: drainDelay > 0 });
 
-    const delay$ =
-      drainDelay > 0 ? race(timer(drainDelay, scheduler), force$.pipe(take(1))).pipe(take(1), ignoreElements()) : EMPTY;
-    const drain$ = defer(() => {
-      this.host.stopAccepting();
-      this.enter({ phase: 'draining', accepting: false });
-      return drain(this.host.connections(), this.host.changes$, force$, this.options, this.host);
+    const drain$ = drain(this.host.connections(), this.host.changes$, force$, this.options, {
+      stopAccepting: () => {
+        this.host.stopAccepting();
+        this.enter({ phase: 'draining', accepting: false });
+      },
+      closeIdle: (ids) => this.host.closeIdle(ids),
+      destroy: (ids) => this.host.destroy(ids),
     });
-    const result$ = concat(delay$, drain$).pipe(
+    const result$ = drain$.pipe(
       map(
         (report): ShutdownResult => ({
           killed: report.killed,

@@ -33,7 +33,11 @@ interface Connection {
   marked: ServerResponse | undefined;
   /** A response on this connection said `Connection: close`: later requests must not be processed. */
   closeAnnounced: boolean;
-  idleSince: number;
+  /**
+   * When it became idle (or was accepted), in ms since `epoch`: a small integer that V8 stores in
+   * the object itself, where a full timestamp would be a heap number allocated per request.
+   */
+  idleAt: number;
   /** HTTP/2: the session on this connection; it, not the socket, is what is closed and destroyed. */
   session: Http2Session | undefined;
   /** HTTP/2: one listener per session for the close of each of its streams. */
@@ -71,6 +75,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
   private byId: Map<number, Connection> | undefined;
   private closing = false;
   private nextId = 0;
+  private readonly epoch: number;
 
   constructor(
     private readonly server: NetServer,
@@ -78,6 +83,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     private readonly onConnState: ((socket: Socket, state: ConnState) => void) | undefined,
   ) {
     this.changes$ = this.changes.asObservable();
+    this.epoch = scheduler.now();
     const tls = server instanceof TlsServer;
     const h2 = isHttp2Server(server);
     this.handshaking = tls ? new Map() : undefined;
@@ -123,7 +129,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
 
   connections(): TrackedConnection[] {
     const list: TrackedConnection[] = [];
-    for (const c of this.sockets.values()) list.push({ id: c.id, state: c.state, idleSince: c.idleSince });
+    for (const c of this.sockets.values()) list.push({ id: c.id, state: c.state, idleSince: this.epoch + c.idleAt });
     return list;
   }
 
@@ -199,7 +205,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
       closeAnnounced: false,
       session: undefined,
       onStreamClose: undefined,
-      idleSince: this.scheduler.now(),
+      idleAt: this.scheduler.now() - this.epoch,
       handshake: this.handshaking && addressPair(socket),
       bytesAtIdle: 0,
     };
@@ -269,7 +275,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     if (c.state === 'closed') return;
     c.pending--;
     if (c.pending === 0 && c.state === 'active') {
-      c.idleSince = this.scheduler.now();
+      c.idleAt = this.scheduler.now() - this.epoch;
       this.change(c, 'idle');
     }
   }
@@ -323,7 +329,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     // A connection whose response said `close` is being closed by Node after the flush: it stays
     // active until it is gone, so that nothing destroys it under unsent bytes.
     if (c.pending === 0 && !c.closeAnnounced && c.state === 'active') {
-      c.idleSince = this.scheduler.now();
+      c.idleAt = this.scheduler.now() - this.epoch;
       c.bytesAtIdle = c.socket.bytesRead;
       this.change(c, 'idle');
     }

@@ -1,0 +1,202 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { Subject } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { Lifecycle, ShutdownResult } from '../../src/core/lifecycle';
+import { ConnectionChange, ConnState, isTracked, ServerState } from '../../src/core/state';
+import { countingScheduler } from '../support/fake-host';
+
+/** What happens at one frame of a generated run. */
+type Step =
+  | { at: number; kind: 'change'; id: number; to: ConnState }
+  | { at: number; kind: 'connect' }
+  | { at: number; kind: 'shutdown' }
+  | { at: number; kind: 'force' };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({
+    at: fc.integer({ min: 0, max: 300 }),
+    kind: fc.constant('change' as const),
+    id: fc.integer({ min: 1, max: 8 }),
+    to: fc.constantFrom<ConnState>('active', 'idle', 'hijacked', 'closed'),
+  }) },
+  { weight: 2, arbitrary: fc.record({ at: fc.integer({ min: 0, max: 300 }), kind: fc.constant('connect' as const) }) },
+  { weight: 1, arbitrary: fc.record({ at: fc.integer({ min: 0, max: 300 }), kind: fc.constant('shutdown' as const) }) },
+  { weight: 1, arbitrary: fc.record({ at: fc.integer({ min: 0, max: 300 }), kind: fc.constant('force' as const) }) },
+);
+
+const scenario = fc.record({
+  timeout: fc.constantFrom(0, 30, 100),
+  idleLinger: fc.constantFrom(0, 10),
+  drainDelay: fc.constantFrom(0, 20),
+  waitForHijacked: fc.boolean(),
+  cycles: fc.integer({ min: 1, max: 2 }),
+  initial: fc.array(fc.constantFrom<ConnState>('new', 'idle', 'active', 'hijacked'), { maxLength: 5 }),
+  steps: fc.array(step, { maxLength: 25 }),
+});
+
+/** The legal next states of a connection, as Node produces them. */
+function legal(from: ConnState, to: ConnState): boolean {
+  if (from === 'closed') return false;
+  if (from === 'hijacked') return to === 'closed';
+  return to !== from && !(from === 'new' && to === 'idle');
+}
+
+describe('the core against a reference model (fast-check)', () => {
+  it('holds every invariant over 1,000 random runs of connection events, shutdowns and time', () => {
+    const seed = Number(process.env['MODEL_SEED'] ?? 20261201);
+    fc.assert(
+      fc.property(scenario, (s) => {
+        const testScheduler = new TestScheduler(() => undefined);
+        testScheduler.maxFrames = Infinity;
+        const { scheduler, pending } = countingScheduler(testScheduler);
+        // The reference model: every connection's state, as the simple truth.
+        const states = new Map<number, ConnState>();
+        // Every change in order: the log the expected counts are computed from.
+        let seq = 0;
+        const log: Array<{ seq: number; id: number; state: ConnState }> = [];
+        const changes = new Subject<ConnectionChange>();
+        const calls: Array<{ frame: number; seq: number; kind: 'closeIdle' | 'destroy'; ids: number[]; states: ConnState[] }> = [];
+        const setState = (id: number, to: ConnState): void => {
+          const previous = states.get(id);
+          states.set(id, to);
+          log.push({ seq: ++seq, id, state: to });
+          changes.next({ id, state: to, previous });
+        };
+        let nextId = 0;
+        const cycle = new Lifecycle(
+          {
+            changes$: changes,
+            connections: () =>
+              [...states].filter(([, st]) => st !== 'closed').map(([id, state]) => ({ id, state, idleSince: 0 })),
+            beginShutdown: () => undefined,
+            stopAccepting: () => undefined,
+            endShutdown: () => undefined,
+            closeIdle: (ids) => {
+              calls.push({ frame: testScheduler.now(), seq: ++seq, kind: 'closeIdle', ids: [...ids], states: ids.map((id) => states.get(id) ?? 'closed') });
+              for (const id of ids) setState(id, 'closed');
+              return [];
+            },
+            destroy: (ids) => {
+              calls.push({ frame: testScheduler.now(), seq: ++seq, kind: 'destroy', ids: [...ids], states: ids.map((id) => states.get(id) ?? 'closed') });
+              for (const id of ids) setState(id, 'closed');
+            },
+          },
+          { timeout: s.timeout, idleLinger: s.idleLinger, drainDelay: s.drainDelay, waitForHijacked: s.waitForHijacked, scheduler },
+        );
+        const emitted: Array<{ frame: number; state: ServerState }> = [];
+        cycle.state$.subscribe((state) => emitted.push({ frame: testScheduler.now(), state }));
+        const results: Array<{ frame: number; seq: number; result: ShutdownResult }> = [];
+        cycle.done$.subscribe((result) => results.push({ frame: testScheduler.now(), seq: ++seq, result }));
+        const starts: Array<{ frame: number; seq: number; ok: boolean; cycle: number }> = [];
+        const shutdown = (k: number): void => {
+          const at = ++seq; // before the call: the drain may close connections inside it
+          const ok = cycle.shutdown();
+          starts.push({ frame: testScheduler.now(), seq: at, ok, cycle: k });
+        };
+
+        const cycleLength = 400;
+        for (let k = 0; k < s.cycles; k++) {
+          const base = k * cycleLength;
+          testScheduler.schedule(() => {
+            cycle.serving('pipe');
+            for (const state of s.initial) {
+              const id = ++nextId;
+              setState(id, 'new');
+              if (state === 'idle') setState(id, 'active');
+              if (state !== 'new') setState(id, state);
+            }
+          }, base);
+          for (const st of s.steps) {
+            testScheduler.schedule(() => {
+              if (st.kind === 'shutdown') shutdown(k);
+              else if (st.kind === 'force') cycle.force();
+              else if (st.kind === 'connect') {
+                if (cycle.phase === 'serving') setState(++nextId, 'new');
+              } else {
+                const id = nextId - 8 + st.id;
+                const from = states.get(id);
+                if (from !== undefined && legal(from, st.to)) setState(id, st.to);
+              }
+            }, base + 1 + st.at);
+          }
+          // End every cycle: shut down, then let the clients close what is left.
+          testScheduler.schedule(() => shutdown(k), base + 150);
+          testScheduler.schedule(() => {
+            for (const [id, st] of states) if (st !== 'closed') setState(id, 'closed');
+          }, base + 390);
+        }
+        testScheduler.flush();
+
+        // done$ emits exactly once per cycle, and shutdownOK is true exactly once per cycle.
+        expect(results, 'one result per cycle').to.have.length(s.cycles);
+        for (let k = 0; k < s.cycles; k++) {
+          expect(starts.filter((x) => x.cycle === k && x.ok), `cycle ${k}: one true shutdownOK`).to.have.length(1);
+        }
+        // Counts are never negative, always add up, and match the model at every emission.
+        for (const { state } of emitted) {
+          expect(state.open).to.be.at.least(0);
+          expect(state.active).to.be.at.least(0).and.at.most(state.open);
+          expect(state.idle).to.equal(state.open - state.active);
+        }
+        const last = emitted[emitted.length - 1]?.state;
+        const modelOpen = [...states.values()].filter((st) => isTracked(st)).length;
+        expect(last?.open, 'the fold agrees with the model at the end').to.equal(modelOpen);
+        // killed equals the survivors destroyed at the deadline (or force), none of them idle.
+        const destroyed = calls.filter((c) => c.kind === 'destroy');
+        const killed = results.reduce((sum, r) => sum + r.result.killed, 0);
+        expect(destroyed.reduce((sum, c) => sum + c.ids.length, 0), 'killed = destroyed').to.equal(killed);
+        for (const call of destroyed) {
+          for (const st of call.states) expect(['active', 'hijacked'], 'only busy survivors are killed').to.include(st);
+        }
+        for (const call of calls.filter((c) => c.kind === 'closeIdle')) {
+          for (const st of call.states) expect(['new', 'idle'], 'only idle connections are closed as idle').to.include(st);
+        }
+        // Nothing is asked of the host after that cycle's done$, and no timer outlives the drain.
+        for (const { frame, result } of results) {
+          const cycleIndex = Math.floor(frame / cycleLength);
+          const sameCycleAfter = (f: number): boolean => f > frame && Math.floor(f / cycleLength) === cycleIndex;
+          expect(calls.filter((c) => sameCycleAfter(c.frame)), 'no decision after done$').to.deep.equal([]);
+          const after = emitted.filter((e) => sameCycleAfter(e.frame));
+          expect(after.filter((e) => e.state.phase !== 'stopped'), 'stopped after done$').to.deep.equal([]);
+          expect(result.killed + result.closedIdle + result.drained).to.be.at.least(0);
+          if (result.timedOut) expect(s.timeout).to.be.above(0);
+        }
+        expect(pending(), 'no scheduled action left').to.equal(0);
+
+        // Every connection that closed during a shutdown (delay included) counts in exactly one of
+        // closedIdle (no work in progress during the shutdown), drained, or killed; hijacked ones in none.
+        for (let k = 0; k < s.cycles; k++) {
+          const start = starts.find((x) => x.cycle === k && x.ok);
+          const done = results[k];
+          if (start === undefined || done === undefined) continue;
+          const killedIds = new Set(calls.filter((c) => c.kind === 'destroy' && c.seq > start.seq && c.seq < done.seq).flatMap((c) => c.ids));
+          let closedIdle = 0;
+          let drained = 0;
+          for (const id of new Set(log.map((e) => e.id))) {
+            const entries = log.filter((e) => e.id === id);
+            const closed = entries.find((e) => e.state === 'closed');
+            if (closed === undefined || closed.seq < start.seq || closed.seq > done.seq) continue;
+            if (entries.some((e) => e.state === 'hijacked' && e.seq < closed.seq)) continue;
+            if (killedIds.has(id)) continue;
+            const before = entries.filter((e) => e.seq < start.seq).pop();
+            const worked =
+              before?.state === 'active' || entries.some((e) => e.state === 'active' && e.seq > start.seq && e.seq < closed.seq);
+            if (worked) drained++;
+            else closedIdle++;
+          }
+          const forcedInDelay = s.steps.some((x) => {
+            const frame = k * cycleLength + 1 + x.at;
+            return x.kind === 'force' && frame >= start.frame && frame < start.frame + s.drainDelay;
+          });
+          if (!forcedInDelay) {
+            const early = calls.filter((c) => c.seq > start.seq && c.frame < start.frame + s.drainDelay);
+            expect(early, `cycle ${k}: nothing closed during the delay`).to.deep.equal([]);
+          }
+          expect(done.result, `cycle ${k}: the counts of the model`).to.include({ killed: killedIds.size, closedIdle, drained });
+        }
+      }),
+      { numRuns: 1000, seed },
+    );
+  });
+});
