@@ -1,33 +1,155 @@
 import { expect } from 'chai';
+import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
-import { GracefulServer, NotReadyError } from '../src';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { GracefulServer, NotReadyError, fromSignals } from '../src';
+import { loopback, portOf, RawClient, waitForValue } from './support/sockets';
 
-describe('bad input', () => {
-  it('throws a TypeError naming timeout for a negative, NaN, infinite or non-number value', () => {
-    for (const timeout of [-1, NaN, Infinity, '5', null]) {
-      const server = http.createServer();
-      const emit = server.emit;
-      expect(() => new GracefulServer(server, { timeout } as never), String(timeout)).to.throw(TypeError, /options\.timeout/);
-      expect(server.emit, 'nothing half-started: the server is untouched').to.equal(emit);
-    }
-  });
+/**
+ * Bad input, entry point by entry point: each row here is a row of README's bad-input table.
+ * Every error is thrown (or rejected) at the call that made it, and leaves nothing half-started.
+ */
+describe('bad input', function () {
+  this.timeout(10000);
 
-  it('throws a TypeError for a first argument that is not a Node server', () => {
-    for (const value of [undefined, null, {}, 3000, 'server', { listen() {} }]) {
-      expect(() => new GracefulServer(value as never), String(value)).to.throw(TypeError, /expects a Node server/);
-    }
-  });
-
-  it('throws a TypeError for bad drainDelay, idleLinger, syncShutdown, onConnState and scheduler', () => {
-    const cases: Array<[object, RegExp]> = [
-      [{ drainDelay: -5 }, /drainDelay/],
-      [{ idleLinger: 5000 }, /idleLinger.*0 to 1000/],
-      [{ syncShutdown: 'yes' }, /syncShutdown/],
-      [{ onConnState: 42 }, /onConnState/],
-      [{ scheduler: {} }, /scheduler/],
+  describe('new GracefulServer(server)', () => {
+    const notServers: Array<[string, unknown]> = [
+      ['undefined', undefined],
+      ['null', null],
+      ['a plain object', {}],
+      ['a port number', 3000],
+      ['a string', 'server'],
+      ['an object with a listen method', { listen() {} }],
+      ['an EventEmitter', new EventEmitter()],
+      ['a plain net.Server (not HTTP)', net.createServer()],
+      ['a tls.Server (not HTTPS)', tls.createServer()],
     ];
-    for (const [options, message] of cases) {
-      expect(() => new GracefulServer(http.createServer(), options as never)).to.throw(TypeError, message);
+    for (const [what, value] of notServers) {
+      it(`throws a TypeError for ${what}`, () => {
+        expect(() => new GracefulServer(value as never)).to.throw(TypeError, /expects a Node HTTP server/);
+      });
+    }
+  });
+
+  describe('options', () => {
+    const cases: Array<[string, unknown, RegExp]> = [
+      ['options that are not an object', 'fast', /options must be an object/],
+      ['options that are null', null, /options must be an object/],
+      ['a negative timeout', { timeout: -1 }, /options\.timeout must be a finite number of milliseconds from 0 to 2147483647, got -1/],
+      ['a NaN timeout', { timeout: NaN }, /options\.timeout.*got NaN/],
+      ['an infinite timeout', { timeout: Infinity }, /options\.timeout.*got Infinity/],
+      ['a string timeout', { timeout: '5' }, /options\.timeout.*got "5"/],
+      ['a null timeout', { timeout: null }, /options\.timeout.*got null/],
+      ['a timeout past what Node timers hold (2^31 ms)', { timeout: 2 ** 31 }, /options\.timeout/],
+      ['a negative drainDelay', { drainDelay: -5 }, /options\.drainDelay/],
+      ['a huge drainDelay', { drainDelay: 1e12 }, /options\.drainDelay/],
+      ['an idleLinger over 1000 ms', { idleLinger: 5000 }, /options\.idleLinger.*from 0 to 1000/],
+      ['a negative idleLinger', { idleLinger: -1 }, /options\.idleLinger/],
+      ['a non-boolean syncShutdown', { syncShutdown: 'yes' }, /options\.syncShutdown must be a boolean/],
+      ['a non-boolean waitForHijacked', { waitForHijacked: 1 }, /options\.waitForHijacked must be a boolean/],
+      ['an onConnState that is not a function', { onConnState: 42 }, /options\.onConnState must be a function/],
+      ['a scheduler that is not a SchedulerLike', { scheduler: {} }, /options\.scheduler must be an RxJS SchedulerLike/],
+      ['a null scheduler', { scheduler: null }, /options\.scheduler/],
+    ];
+    for (const [what, options, message] of cases) {
+      it(`throws a TypeError for ${what}, leaving the server untouched`, () => {
+        const server = http.createServer();
+        const emit = server.emit;
+        expect(() => new GracefulServer(server, options as never)).to.throw(TypeError, message);
+        expect(server.emit, 'nothing half-started').to.equal(emit);
+      });
+    }
+  });
+
+  describe('listen() and serve()', () => {
+    for (const port of [-1, 70000, 3.5]) {
+      it(`rejects port ${port} with Node's RangeError and stays stopped`, async () => {
+        const graceful = new GracefulServer(http.createServer());
+        const error = await graceful.listen(port).catch((e: unknown) => e);
+        expect(error).to.be.instanceOf(RangeError);
+        expect((error as NodeJS.ErrnoException).code).to.equal('ERR_SOCKET_BAD_PORT');
+        const state = await waitForValue(graceful.state$, () => true, 100, 'the state');
+        expect(state.phase).to.equal('stopped');
+        const address = await graceful.listen(loopback);
+        graceful.shutdown();
+        await graceful.wait();
+        expect(portOf(address)).to.be.above(0);
+      });
+    }
+
+    it('rejects a second listen while serving with NotReadyError (quitting false)', async () => {
+      const graceful = new GracefulServer(http.createServer());
+      const first = graceful.listen(loopback);
+      const second = await graceful.listen(loopback).catch((e: unknown) => e);
+      expect(second).to.be.instanceOf(NotReadyError).and.include({ quitting: false });
+      await first;
+      expect(await graceful.serve(loopback).catch((e: unknown) => e)).to.be.instanceOf(NotReadyError);
+      graceful.shutdown();
+      await graceful.wait();
+    });
+
+    it('rejects listen while draining with NotReadyError (quitting true)', async () => {
+      const server = http.createServer(() => undefined);
+      const graceful = new GracefulServer(server, { timeout: 100 });
+      const c = await RawClient.connect(portOf(await graceful.listen(loopback)));
+      c.get('/');
+      await waitForValue(graceful.state$, (s) => s.active === 1, 2000, 'the request in flight');
+      graceful.shutdown();
+      expect(await graceful.listen(loopback).catch((e: unknown) => e)).to.be.instanceOf(NotReadyError).and.include({ quitting: true });
+      await graceful.wait();
+      c.destroy();
+    });
+
+    it('accepts a server that was closed before it was wrapped, and listens again', async () => {
+      const server = http.createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => server.close(() => resolve())));
+      const graceful = new GracefulServer(server);
+      expect((await waitForValue(graceful.state$, () => true, 100, 'the state')).phase).to.equal('stopped');
+      await graceful.listen(loopback);
+      graceful.shutdown();
+      await graceful.wait();
+    });
+  });
+
+  describe('calls in the wrong order', () => {
+    it('shutdown(), shutdownOK() and force() before listen do nothing', async () => {
+      const graceful = new GracefulServer(http.createServer());
+      graceful.shutdown();
+      graceful.force();
+      expect(graceful.shutdownOK()).to.equal(false);
+      expect((await waitForValue(graceful.state$, () => true, 100, 'the state')).phase).to.equal('stopped');
+      expect(graceful.connectionsKilled).to.equal(0);
+    });
+
+    it('shutdown$.complete() and shutdown$.error() leave shutdown$ working', async () => {
+      const graceful = new GracefulServer(http.createServer());
+      graceful.shutdown$.complete();
+      graceful.shutdown$.error(new Error('a broken signal stream'));
+      await graceful.listen(loopback);
+      graceful.shutdown$.next('SIGTERM');
+      expect(await graceful.wait()).to.include({ killed: 0 });
+    });
+
+    it('wait() after a finished shutdown resolves at once with that result', async () => {
+      const graceful = new GracefulServer(http.createServer());
+      await graceful.listen(loopback);
+      graceful.shutdown();
+      const first = await graceful.wait();
+      expect(await graceful.wait()).to.equal(first);
+    });
+  });
+
+  describe('fromSignals()', () => {
+    const cases: Array<[string, unknown[], RegExp]> = [
+      ['an unknown signal name', ['SIGFOO'], /"SIGFOO".*not a signal name/],
+      ['a signal number', [15], /15.*not a signal name/],
+      ['no signal at all', [], /at least one signal/],
+    ];
+    for (const [what, args, message] of cases) {
+      it(`throws a TypeError for ${what}`, () => {
+        expect(() => fromSignals(...(args as NodeJS.Signals[]))).to.throw(TypeError, message);
+      });
     }
   });
 

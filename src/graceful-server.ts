@@ -7,7 +7,7 @@ import { filter, map } from 'rxjs/operators';
 import { Lifecycle, ShutdownResult } from './core/lifecycle';
 import type { ConnState, ServerState } from './core/state';
 import { describeValue, NotReadyError } from './errors';
-import { ConnectionEvent, HttpAdapter } from './node/http-adapter';
+import { ConnectionEvent, HttpAdapter, isHttpServer } from './node/http-adapter';
 import { unrefScheduler } from './node/unref-scheduler';
 
 /** Any server `GracefulServer` wraps. */
@@ -15,7 +15,7 @@ export type WrappableServer = http.Server | https.Server | http2.Http2Server | h
 
 /** Options of `GracefulServer`. Every duration is in milliseconds. */
 export interface GracefulOptions {
-  /** How long survivors may live once the drain begins; 0 = wait forever (default 0). Go's `Timeout`. */
+  /** How long survivors may live once the drain begins; 0 = wait forever (default 0), at most 2^31 - 1. Go's `Timeout`. */
   timeout?: number;
   /** `serve()` settles only once the drain has finished, not when accepting stops (default false). */
   syncShutdown?: boolean;
@@ -38,6 +38,8 @@ export interface GracefulOptions {
 /** Default of `GracefulOptions.idleLinger`, in ms. */
 export const DEFAULT_IDLE_LINGER = 25;
 const MAX_IDLE_LINGER = 1000;
+/** Node's timers overflow past 2^31 - 1 ms (about 24.8 days) and would fire at once. */
+const MAX_TIMER = 2 ** 31 - 1;
 
 /**
  * A Node HTTP server that shuts down gracefully, with its connections and states as Observables.
@@ -73,18 +75,18 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
   private listening = false;
 
   constructor(server: S, options: GracefulOptions = {}) {
-    if (!(server instanceof NetServer)) {
+    if (!isHttpServer(server)) {
       throw new TypeError(
-        `rx-graceful: new GracefulServer(server) expects a Node server (http, https or http2), got ${describeValue(server)}`,
+        `rx-graceful: new GracefulServer(server) expects a Node HTTP server (http, https or http2), got ${describeValue(server)}`,
       );
     }
     if (options === null || typeof options !== 'object') {
       throw new TypeError(`rx-graceful: options must be an object, got ${describeValue(options)}`);
     }
-    const timeout = duration(options.timeout, 'timeout', 0, Infinity);
-    const drainDelay = duration(options.drainDelay, 'drainDelay', 0, Infinity);
+    const timeout = duration(options.timeout, 'timeout', 0, MAX_TIMER);
+    const drainDelay = duration(options.drainDelay, 'drainDelay', 0, MAX_TIMER);
     const idleLinger = duration(options.idleLinger, 'idleLinger', DEFAULT_IDLE_LINGER, MAX_IDLE_LINGER);
-    const scheduler = options.scheduler ?? unrefScheduler;
+    const scheduler = options.scheduler === undefined ? unrefScheduler : options.scheduler;
     if (typeof scheduler?.now !== 'function' || typeof scheduler.schedule !== 'function') {
       throw new TypeError(`rx-graceful: options.scheduler must be an RxJS SchedulerLike, got ${describeValue(scheduler)}`);
     }
@@ -214,8 +216,9 @@ class ShutdownSubject extends Subject<unknown> {
 function duration(value: unknown, name: string, fallback: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
-    const range = max === Infinity ? 'a finite number >= 0' : `a number from 0 to ${max}`;
-    throw new TypeError(`rx-graceful: options.${name} must be ${range} (milliseconds), got ${describeValue(value)}`);
+    throw new TypeError(
+      `rx-graceful: options.${name} must be a finite number of milliseconds from 0 to ${max}, got ${describeValue(value)}`,
+    );
   }
   return value;
 }

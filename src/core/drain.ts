@@ -21,6 +21,12 @@ export interface DrainOptions {
   /** Hijacked connections hold the drain, and are destroyed and counted at the deadline. */
   readonly waitForHijacked: boolean;
   readonly scheduler: SchedulerLike;
+  /**
+   * Scheduler time at which the shutdown was asked for (default: when the drain is subscribed).
+   * The delay ends at `startedAt + drainDelay` and the deadline falls at that plus `timeout`, on
+   * the clock, however long the set-up between the call and the subscription took.
+   */
+  readonly startedAt?: number;
 }
 
 /** What the drain asks the Node side to do. Ids are the ones in `TrackedConnection.id`. */
@@ -84,6 +90,10 @@ export function drain(
   actions: DrainActions,
 ): Observable<DrainReport> {
   return defer(() => {
+    const { scheduler } = options;
+    const startedAt = options.startedAt ?? scheduler.now();
+    const delayEndsAt = startedAt + options.drainDelay;
+    const until = (at: number): Observable<0> => defer(() => timer(Math.max(0, at - scheduler.now()), scheduler));
     const ledger = new Ledger(options, actions);
     for (const connection of connections) ledger.add(connection);
     const forced$ = force$.pipe(
@@ -97,7 +107,7 @@ export function drain(
     );
     const delay$: Observable<DrainOutcome | undefined> =
       options.drainDelay > 0
-        ? race(timer(options.drainDelay, options.scheduler).pipe(map(() => undefined)), forced$).pipe(take(1))
+        ? race(until(delayEndsAt).pipe(map(() => undefined)), forced$).pipe(take(1))
         : of(undefined);
     const allClosed$ = merge(
       ledger.changed$,
@@ -110,10 +120,10 @@ export function drain(
       take(1),
       map((): DrainOutcome => 'drained'),
     );
-    const deadline$ =
-      options.timeout > 0 ? timer(options.timeout, options.scheduler).pipe(map((): DrainOutcome => 'deadline')) : NEVER;
+    const deadline$ = options.timeout > 0 ? until(delayEndsAt + options.timeout).pipe(map((): DrainOutcome => 'deadline')) : NEVER;
     const outcome$ = delay$.pipe(
-      switchMap((forcedEarly) => (forcedEarly === undefined ? race(allClosed$, deadline$, forced$) : of(forcedEarly))),
+      // The deadline is subscribed first, so that its timer runs before any closing work is done.
+      switchMap((forcedEarly) => (forcedEarly === undefined ? race(deadline$, allClosed$, forced$) : of(forcedEarly))),
     );
 
     return merge(books$, outcome$).pipe(

@@ -115,7 +115,7 @@ export class Lifecycle {
     this.host.beginShutdown();
     this.enter({ phase: 'draining', accepting: drainDelay > 0 });
 
-    const drain$ = drain(this.host.connections(), this.host.changes$, force$, this.options, {
+    const drain$ = drain(this.host.connections(), this.host.changes$, force$, { ...this.options, startedAt }, {
       stopAccepting: () => {
         this.host.stopAccepting();
         this.enter({ phase: 'draining', accepting: false });

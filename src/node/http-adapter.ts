@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { Server as HttpsServer } from 'node:https';
 import { constants as http2Constants } from 'node:http2';
 import type { Http2Session, Http2Stream } from 'node:http2';
 import { Server as NetServer, Socket } from 'node:net';
@@ -366,6 +367,11 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
 /** Identifies a TCP connection by its two ends; a TLS socket reports the same as its TCP socket. */
 function addressPair(socket: Socket): string {
   return `${socket.remoteAddress}:${socket.remotePort}>${socket.localPort}`;
+}
+
+/** True for the servers the adapter understands: `http`, `https` and both kinds of `http2` server. */
+export function isHttpServer(value: unknown): value is NetServer {
+  return value instanceof HttpServer || value instanceof HttpsServer || (value instanceof NetServer && isHttp2Server(value));
 }
 
 /** Node exports no HTTP/2 server class; `updateSettings()` is documented on both of them only. */
