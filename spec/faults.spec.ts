@@ -138,12 +138,15 @@ describe('faults', function () {
     config.onUnhandledError = (error) => reported.push(error);
     cleanup.push(() => (config.onUnhandledError = previous));
     const { graceful, client } = await start((req, res) => setTimeout(() => res.end('ok'), 100), 2000);
-    graceful.state$.subscribe(() => {
+    const broken = graceful.state$.subscribe(() => {
       throw new Error('a broken metrics exporter');
     });
-    graceful.connections$.subscribe(() => {
-      throw new Error('a broken logger');
-    });
+    broken.add(
+      graceful.connections$.subscribe(() => {
+        throw new Error('a broken logger');
+      }),
+    );
+    cleanup.unshift(() => broken.unsubscribe()); // before onUnhandledError is restored
     const phases: string[] = [];
     graceful.state$.subscribe((s) => phases.push(s.phase));
     const c = await client();

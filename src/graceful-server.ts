@@ -4,7 +4,7 @@ import type * as https from 'node:https';
 import { AddressInfo, ListenOptions, Server as NetServer, Socket } from 'node:net';
 import { firstValueFrom, Observable, SchedulerLike, Subject } from 'rxjs';
 import { filter, map } from 'rxjs/operators';
-import { Lifecycle, ShutdownResult } from './core/lifecycle';
+import { Lifecycle, ShutdownResult, warmUpShutdownPath } from './core/lifecycle';
 import type { ConnState, ServerState } from './core/state';
 import { describeValue, NotReadyError } from './errors';
 import { ConnectionEvent, HttpAdapter, isHttpServer } from './node/http-adapter';
@@ -105,6 +105,7 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
     this.ready$ = this.lifecycle.ready$;
     this.shutdown$ = new ShutdownSubject(() => this.lifecycle.shutdown());
     if (server.listening) this.lifecycle.serving(server.address() ?? undefined);
+    warmUpShutdownPath();
   }
 
   /** Killed during the last shutdown (Go's `ConnectionsKilled`); 0 again once a new cycle serves. */

@@ -34,6 +34,8 @@ interface Connection {
   marked: ServerResponse | undefined;
   /** A response on this connection said `Connection: close`: later requests must not be processed. */
   closeAnnounced: boolean;
+  /** A request came after such a response and was kept from the application. */
+  dropped: boolean;
   /**
    * When it became idle (or was accepted), in ms since `epoch`: a small integer that V8 stores in
    * the object itself, where a full timestamp would be a heap number allocated per request.
@@ -204,6 +206,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
       newest: undefined,
       marked: undefined,
       closeAnnounced: false,
+      dropped: false,
       session: undefined,
       onStreamClose: undefined,
       idleAt: this.scheduler.now() - this.epoch,
@@ -288,6 +291,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
       // A response on this connection already said `close` (RFC 9112 §9.6): the client sees the
       // close before any answer and may retry; processing it would lose its response.
       c.closeAnnounced = true;
+      c.dropped = true;
       return false;
     }
     if (this.closing) this.markClosing(c, res);
@@ -327,13 +331,29 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     if (c.newest === res) c.newest = undefined;
     if (c.marked === res) c.marked = undefined;
     if (announcedClose(res)) c.closeAnnounced = true;
-    // A connection whose response said `close` is being closed by Node after the flush: it stays
-    // active until it is gone, so that nothing destroys it under unsent bytes.
+    if (c.pending === 0 && c.closeAnnounced && this.closing && this.finishedWithKernel(c, res)) {
+      // Node's own end() would close the socket a few turns of the event loop from now; nothing
+      // is left to send or to read, so close it now and let the drain end on the response.
+      this.forget(c);
+      c.socket.destroy();
+      return;
+    }
+    // Otherwise a connection whose response said `close` is being closed by Node after the
+    // flush: it stays active until it is gone, so that nothing destroys it under unsent bytes.
     if (c.pending === 0 && !c.closeAnnounced && c.state === 'active') {
       c.idleAt = this.scheduler.now() - this.epoch;
       c.bytesAtIdle = c.socket.bytesRead;
       this.change(c, 'idle');
     }
+  }
+
+  /**
+   * True when closing `c` at once loses nothing: plain TCP (TLS wants its close_notify from
+   * end()), the whole response handed to the kernel, the whole request read, and no request left
+   * unanswered on it; with unread bytes a close would reset the connection under the response.
+   */
+  private finishedWithKernel(c: Connection, res: ServerResponse): boolean {
+    return this.handshaking === undefined && !c.dropped && res.req.complete && c.socket.writableLength === 0;
   }
 
   /** The connection is gone for the books (destroyed by us, or closed): report `closed` once. */
