@@ -356,3 +356,54 @@ describe('GracefulServer over real sockets (HTTP/1.1 on 127.0.0.1)', function ()
     expect(await graceful.wait()).to.include({ killed: 0, drained: 1 });
   });
 });
+
+describe('GracefulServer drainDelay and force() over real sockets', function () {
+  this.timeout(15000);
+
+  it('keeps accepting and serving with Connection: close during the delay, ready$ false, then drains', async () => {
+    const server = http.createServer((_req, res) => res.end('ok'));
+    const graceful = new GracefulServer(server, { timeout: 2000, drainDelay: 200 });
+    const ready: boolean[] = [];
+    graceful.ready$.subscribe((r) => ready.push(r));
+    const port = portOf(await graceful.listen(loopback));
+    const idle = await RawClient.connect(port);
+    idle.get('/');
+    expect((await idle.read()).headers.connection).to.equal('keep-alive');
+    const phases: string[] = [];
+    graceful.state$.subscribe((s) => phases.push(`${s.phase}/${s.accepting}`));
+    const started = performance.now();
+    graceful.shutdown();
+    expect(ready).to.deep.equal([false, true, false]);
+    // During the delay: a newcomer is accepted and served, with close; the idle socket stays open.
+    const newcomer = await RawClient.connect(port);
+    newcomer.get('/');
+    expect((await newcomer.read()).headers.connection).to.equal('close');
+    expect(idle.closed).to.equal(false);
+    idle.get('/');
+    expect((await idle.read()).headers.connection).to.equal('close');
+    const result = await graceful.wait();
+    const ms = performance.now() - started;
+    expect(ms).to.be.within(190, 400);
+    expect(result).to.include({ killed: 0, timedOut: false });
+    expect(result.durationMs).to.be.within(190, 400);
+    expect(await connectOutcome(port)).to.equal('ECONNREFUSED');
+    expect(phases).to.include.members(['draining/true', 'draining/false', 'stopped/false']);
+    newcomer.destroy();
+    idle.destroy();
+  });
+
+  it('force() ends the shutdown at once, destroying and counting the survivors', async () => {
+    const server = http.createServer(() => undefined);
+    const graceful = new GracefulServer(server, { timeout: 0 });
+    const port = portOf(await graceful.listen(loopback));
+    const clients = await Promise.all([RawClient.connect(port), RawClient.connect(port)]);
+    for (const c of clients) c.get('/hang');
+    await waitForValue(graceful.state$, (s) => s.active === 2, 2000, 'two hanging requests');
+    graceful.shutdown();
+    graceful.force();
+    const result = await withDeadline(graceful.wait(), 1000, 'the forced end');
+    expect(result).to.include({ killed: 2, forced: true, timedOut: false });
+    expect(graceful.connectionsKilled).to.equal(2);
+    await Promise.all(clients.map((c) => c.waitClosed()));
+  });
+});
