@@ -5,7 +5,8 @@ import * as net from 'node:net';
 import { config } from 'rxjs';
 import { filter, take } from 'rxjs/operators';
 import { GracefulServer } from '../src';
-import { connectOutcome, loopback, portOf, RawClient, until, waitForValue, withDeadline } from './support/sockets';
+import { afterEachTest, serveForTest } from './support/servers';
+import { connectOutcome, RawClient, until, waitForValue, withDeadline } from './support/sockets';
 
 /**
  * Faults injected on purpose: however a client or a handler behaves, the drain ends within its
@@ -13,26 +14,10 @@ import { connectOutcome, loopback, portOf, RawClient, until, waitForValue, withD
  */
 describe('faults', function () {
   this.timeout(20000);
-  const cleanup: Array<() => void> = [];
-  afterEach(() => {
-    for (const step of cleanup.splice(0)) step();
-  });
+  const cleanup = afterEachTest();
 
-  async function start(handler: http.RequestListener, timeout = 300) {
-    const server = http.createServer(handler);
-    const graceful = new GracefulServer(server, { timeout });
-    const port = portOf(await graceful.listen(loopback));
-    cleanup.push(() => {
-      server.closeAllConnections();
-      server.close();
-    });
-    const client = async (): Promise<RawClient> => {
-      const c = await RawClient.connect(port);
-      cleanup.push(() => c.destroy());
-      return c;
-    };
-    return { server, graceful, port, client };
-  }
+  const start = (handler: http.RequestListener, timeout = 300) =>
+    serveForTest(http.createServer(handler), { timeout }, cleanup);
 
   /** Shuts down and checks the drain ended within `[min, max]` ms of the call. */
   async function shutdownWithin(graceful: GracefulServer, min: number, max: number) {
@@ -135,8 +120,8 @@ describe('faults', function () {
   it('a subscriber to state$ or connections$ that throws disturbs neither the drain nor other subscribers', async () => {
     const reported: unknown[] = [];
     const previous = config.onUnhandledError;
+    // RxJS reports an error thrown by a subscriber on a later macrotask, reading this then.
     config.onUnhandledError = (error) => reported.push(error);
-    cleanup.push(() => (config.onUnhandledError = previous));
     const { graceful, client } = await start((req, res) => setTimeout(() => res.end('ok'), 100), 2000);
     const broken = graceful.state$.subscribe(() => {
       throw new Error('a broken metrics exporter');
@@ -146,17 +131,22 @@ describe('faults', function () {
         throw new Error('a broken logger');
       }),
     );
-    cleanup.unshift(() => broken.unsubscribe()); // before onUnhandledError is restored
-    const phases: string[] = [];
-    graceful.state$.subscribe((s) => phases.push(s.phase));
-    const c = await client();
-    c.get('/');
-    await waitForValue(graceful.state$, (s) => s.active === 1, 2000, 'the request in flight');
-    const result = await shutdownWithin(graceful, 50, 500);
-    expect((await c.read()).status).to.equal(200);
-    expect(result).to.include({ killed: 0, drained: 1 });
-    expect(phases).to.include('stopped');
-    await until(() => reported.length > 0, 1000, 'RxJS to report the subscribers errors');
+    try {
+      const phases: string[] = [];
+      graceful.state$.subscribe((s) => phases.push(s.phase));
+      const c = await client();
+      c.get('/');
+      await waitForValue(graceful.state$, (s) => s.active === 1, 2000, 'the request in flight');
+      const result = await shutdownWithin(graceful, 50, 500);
+      expect((await c.read()).status).to.equal(200);
+      expect(result).to.include({ killed: 0, drained: 1 });
+      expect(phases).to.include('stopped');
+      await until(() => reported.length > 0, 1000, 'RxJS to report the subscribers errors');
+    } finally {
+      broken.unsubscribe();
+      await new Promise((resolve) => setTimeout(resolve, 20)); // let pending reports arrive here
+      config.onUnhandledError = previous;
+    }
   });
 
   it('shutdown() called from inside a state$ subscriber works', async () => {

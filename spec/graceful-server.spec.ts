@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import * as http from 'node:http';
 import { Subject } from 'rxjs';
 import { take } from 'rxjs/operators';
-import { ConnectionEvent, GracefulServer, NotReadyError, ServerState } from '../src';
+import { ConnectionEvent, GracefulOptions, GracefulServer, NotReadyError, ServerState } from '../src';
+import { afterEachTest, serveForTest } from './support/servers';
 import { connectOutcome, loopback, portOf, RawClient, until, waitForValue, withDeadline } from './support/sockets';
 
 /** A server whose handler answers `/slow` after `delay` ms, `/hang` never, anything else at once. */
@@ -21,25 +22,11 @@ function makeServer(delay = 300): { server: http.Server; ran: string[]; hanging:
 
 describe('GracefulServer over real sockets (HTTP/1.1 on 127.0.0.1)', function () {
   this.timeout(15000);
-  const cleanup: Array<() => void> = [];
-  afterEach(() => {
-    for (const step of cleanup.splice(0)) step();
-  });
+  const cleanup = afterEachTest();
 
-  async function start(options: ConstructorParameters<typeof GracefulServer>[1] = {}, delay?: number) {
+  async function start(options: GracefulOptions = {}, delay?: number) {
     const made = makeServer(delay);
-    const graceful = new GracefulServer(made.server, { timeout: 5000, ...options });
-    const port = portOf(await graceful.listen(loopback));
-    cleanup.push(() => {
-      made.server.closeAllConnections();
-      made.server.close();
-    });
-    const client = async (): Promise<RawClient> => {
-      const c = await RawClient.connect(port);
-      cleanup.push(() => c.destroy());
-      return c;
-    };
-    return { ...made, graceful, port, client };
+    return { ...made, ...(await serveForTest(made.server, { timeout: 5000, ...options }, cleanup)) };
   }
 
   it('finishes at once with zero connections: wait() settles within a few milliseconds', async () => {

@@ -1,14 +1,11 @@
 import { expect } from 'chai';
 import * as https from 'node:https';
-import { GracefulServer } from '../../src';
-import { loopback, portOf, RawClient, testCertificate, until, waitForValue } from '../support/sockets';
+import { afterEachTest, serveForTest } from '../support/servers';
+import { RawClient, testCertificate, until, waitForValue } from '../support/sockets';
 
 describe('GracefulServer over HTTPS (TLS on 127.0.0.1)', function () {
   this.timeout(15000);
-  const cleanup: Array<() => void> = [];
-  afterEach(() => {
-    for (const step of cleanup.splice(0)) step();
-  });
+  const cleanup = afterEachTest();
 
   async function start(timeout = 5000) {
     const rawSockets: import('node:net').Socket[] = [];
@@ -17,18 +14,8 @@ describe('GracefulServer over HTTPS (TLS on 127.0.0.1)', function () {
       setTimeout(() => res.end(`body of ${req.url}`), req.url === '/slow' ? 500 : 0);
     });
     server.on('connection', (socket: import('node:net').Socket) => rawSockets.push(socket));
-    const graceful = new GracefulServer(server, { timeout });
-    const port = portOf(await graceful.listen(loopback));
-    cleanup.push(() => {
-      server.closeAllConnections();
-      server.close();
-    });
-    const client = async (): Promise<RawClient> => {
-      const c = await RawClient.connectTls(port);
-      cleanup.push(() => c.destroy());
-      return c;
-    };
-    return { server, graceful, port, client, rawSockets };
+    const served = await serveForTest(server, { timeout }, cleanup, { tls: true });
+    return { server, rawSockets, ...served };
   }
 
   it('closes idle TLS keep-alive connections promptly', async () => {
