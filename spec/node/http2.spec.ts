@@ -150,4 +150,29 @@ describe('GracefulServer over HTTP/2', function () {
     expect(response.headers.connection).to.equal('close');
     expect(await graceful.wait()).to.include({ killed: 0, drained: 1 });
   });
+
+  it('wraps an HTTP/2 server that is already listening, with a session opened before the wrap', async () => {
+    const server = http2.createServer();
+    server.on('stream', (stream) => {
+      setTimeout(() => {
+        stream.respond({ ':status': 200 });
+        stream.end('late');
+      }, 300);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const port = portOf(server.address() ?? '');
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    client.on('error', () => undefined);
+    cleanup.push(() => {
+      client.destroy();
+      server.close();
+    });
+    await request(client, '/before'); // the session exists before the wrap
+    const graceful = new GracefulServer(server, { timeout: 5000 });
+    const slow = request(client, '/after');
+    await waitForValue(graceful.state$, (s) => s.active === 1, 2000, 'the stream on the old session');
+    graceful.shutdown();
+    expect(await withDeadline(slow, 3000, 'the stream')).to.deep.equal({ status: 200, body: 'late' });
+    expect(await graceful.wait()).to.include({ killed: 0, drained: 1 });
+  });
 });

@@ -197,7 +197,8 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     }
   }
 
-  private accept(socket: Socket): Connection {
+  /** A new connection; `watch` false for an HTTP/2 proxy socket, which refuses listeners. */
+  private accept(socket: Socket, watch = true): Connection {
     const c: Connection = {
       id: ++this.nextId,
       socket,
@@ -216,7 +217,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     this.sockets.set(socket, c);
     this.byId?.set(c.id, c);
     if (c.handshake !== undefined) this.handshaking?.set(c.handshake, c);
-    socket.on('close', this.onSocketClose);
+    if (watch) socket.on('close', this.onSocketClose);
     this.publish(c, undefined);
     return c;
   }
@@ -255,8 +256,10 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
   private bindSession(session: Http2Session): Connection {
     let c = this.binding;
     if (c === undefined) {
-      // A session on a connection this adapter never saw (the server was listening before).
-      c = this.accept(session.socket as Socket);
+      // A session on a connection this adapter never saw (the server was listening before): its
+      // `socket` is a proxy that throws on `on()`, so the session tells when it is gone.
+      c = this.accept(session.socket as Socket, false);
+      this.forgetHandshake(c);
       session.once('close', () => this.forget(c as Connection));
     }
     const bound = c;
@@ -271,7 +274,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     if (session === undefined) return;
     const c = this.sessions.get(session) ?? this.bindSession(session);
     c.pending++;
-    stream.once('close', c.onStreamClose as () => void);
+    stream.on('close', c.onStreamClose as () => void); // emitted once; `once` would wrap it per stream
     if (c.pending === 1) this.change(c, 'active');
   }
 
