@@ -225,7 +225,8 @@ describe('GracefulServer over real sockets (HTTP/1.1 on 127.0.0.1)', function ()
     graceful.shutdown();
     expect(await graceful.wait()).to.include({ killed: 1 });
     const port = portOf(await graceful.listen(loopback));
-    expect(graceful.connectionsKilled).to.equal(0);
+    expect(graceful.connectionsKilled, 'still the last shutdown').to.equal(1);
+    expect((await waitForValue(graceful.state$, () => true, 100, 'the state')).killed, 'a clean cycle').to.equal(0);
     const d = await RawClient.connect(port);
     cleanup.push(() => d.destroy());
     d.get('/');

@@ -108,9 +108,13 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
     warmUpShutdownPath();
   }
 
-  /** Killed during the last shutdown (Go's `ConnectionsKilled`); 0 again once a new cycle serves. */
+  /**
+   * Connections destroyed with work in progress by the last finished shutdown (Go's
+   * `ConnectionsKilled`): it keeps that value until the next shutdown has finished. (`state$`'s
+   * `killed` starts each new serving cycle from 0.)
+   */
   get connectionsKilled(): number {
-    return this.lifecycle.phase === 'serving' ? 0 : (this.lifecycle.lastResult?.killed ?? 0);
+    return this.lifecycle.lastResult?.killed ?? 0;
   }
 
   /**
