@@ -404,12 +404,16 @@ function isHttp2Server(server: NetServer): boolean {
 
 /**
  * RFC 9113 §6.8: a GOAWAY with the highest stream id first, so that streams the client is opening
- * right now are still accepted; after a PING round trip, `close()` sends the real last stream id,
- * refuses newer streams through the protocol, and ends the session once its streams are done.
+ * right now are still accepted; after a PING round trip, a second GOAWAY with the real last stream
+ * id (Node fills it in for 0) refuses newer streams through the protocol. The session itself is
+ * closed once it is idle (closeIdle), never under open streams: Node's close() with streams
+ * still sending has been seen to stall a session (nodejs/node#57809 is of that family).
  */
 function goAway(session: Http2Session | undefined): void {
   if (session === undefined || session.closed || session.destroyed) return;
   session.goaway(http2Constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
-  const sent = session.ping(() => session.close());
-  if (!sent) session.close();
+  const finalGoAway = (): void => {
+    if (!session.closed && !session.destroyed) session.goaway(http2Constants.NGHTTP2_NO_ERROR, 0);
+  };
+  if (!session.ping(finalGoAway)) finalGoAway();
 }

@@ -1,0 +1,142 @@
+/**
+ * HTTP/2 clients: request loops that share one `http2.connect` session per group (several
+ * streams in flight on one connection, as browsers and gRPC clients do). A group opens its next
+ * session when the current one has received GOAWAY or closed.
+ */
+import * as http2 from 'node:http2';
+import { checkResponse } from './workload';
+
+export type SessionResult = { kind: 'open'; session: http2.ClientHttp2Session } | { kind: 'refused' } | { kind: 'failed'; reason: string };
+
+export type StreamResult =
+  | { kind: 'completed' }
+  | { kind: 'bad'; reason: string }
+  | { kind: 'failed'; reason: string }
+  /** `session.request()` threw: the session was closing, no frame was sent; try another session. */
+  | { kind: 'unsent'; reason: string };
+
+/** One session at a time, shared by the request loops of a group. */
+export class SessionGroup {
+  /** Sessions this group opened. */
+  opened = 0;
+  private current: Promise<SessionResult> | undefined;
+  /** What `current` gave, once it has settled. */
+  private last: SessionResult | undefined;
+  private readonly usable = new WeakSet<http2.ClientHttp2Session>();
+
+  constructor(
+    private readonly port: number,
+    private readonly ca: Buffer,
+    private readonly connectTimeoutMs: number,
+  ) {}
+
+  /**
+   * The session to send on: the one being opened (loops that ask meanwhile share it), the open
+   * one while it takes new streams, or a new one. A refused connect stays the answer: the loops
+   * stop on it. A failed connect is given once to the loops waiting for it; the next ask retries.
+   */
+  session(): Promise<SessionResult> {
+    const last = this.last;
+    const keep = last === undefined || last.kind === 'refused' || (last.kind === 'open' && this.usable.has(last.session));
+    if (this.current !== undefined && keep) return this.current;
+    this.last = undefined;
+    const attempt: Promise<SessionResult> = this.connect().then((result) => {
+      if (this.current === attempt) this.last = result;
+      return result;
+    });
+    this.current = attempt;
+    return attempt;
+  }
+
+  /** Closes the open session, letting streams still open end. */
+  close(): void {
+    if (this.last?.kind === 'open') this.last.session.close();
+  }
+
+  private connect(): Promise<SessionResult> {
+    return new Promise((resolve) => {
+      const session = http2.connect(`https://127.0.0.1:${this.port}`, { ca: this.ca });
+      this.opened++;
+      let settled = false;
+      const settle = (result: SessionResult): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
+      };
+      const timer = setTimeout(() => {
+        session.destroy();
+        settle({ kind: 'failed', reason: 'connect: timeout' });
+      }, this.connectTimeoutMs);
+      const unusable = (): void => {
+        this.usable.delete(session);
+      };
+      session.on('error', (error: NodeJS.ErrnoException) => {
+        unusable();
+        settle(error.code === 'ECONNREFUSED' ? { kind: 'refused' } : { kind: 'failed', reason: `connect: ${error.code ?? error.message}` });
+      });
+      session.on('goaway', unusable);
+      session.on('close', () => {
+        unusable();
+        settle({ kind: 'failed', reason: 'connect: closed' });
+      });
+      session.once('connect', () => {
+        this.usable.add(session);
+        settle({ kind: 'open', session });
+      });
+    });
+  }
+}
+
+/** One request on `session`: its whole response, or how it failed; `timeoutMs` bounds the wait. */
+export function requestOnSession(session: http2.ClientHttp2Session, id: string, timeoutMs: number): Promise<StreamResult> {
+  return new Promise((resolve) => {
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request({ ':path': `/?id=${id}`, 'x-request-id': id }, { endStream: true });
+    } catch (error) {
+      resolve({ kind: 'unsent', reason: (error as NodeJS.ErrnoException).code ?? String(error) });
+      return;
+    }
+    let status = 0;
+    let echoed: string | undefined;
+    const chunks: Buffer[] = [];
+    let ended = false;
+    let error: string | undefined;
+    const timer = setTimeout(() => {
+      error = 'no answer by the deadline';
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    }, Math.max(0, timeoutMs));
+    stream.on('response', (headers) => {
+      status = Number(headers[':status']);
+      const value = headers['x-request-id'];
+      echoed = typeof value === 'string' ? value : undefined;
+    });
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => (ended = true));
+    stream.on('error', (e: NodeJS.ErrnoException) => (error ??= e.code ?? e.message));
+    stream.on('close', () => {
+      clearTimeout(timer);
+      const code = stream.rstCode;
+      if (code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR) error = `${error ?? 'closed'}, RST_STREAM ${rstName(code)}`;
+      if (error === undefined && !ended) error = 'closed before the end';
+      if (error !== undefined) {
+        resolve({ kind: 'failed', reason: error });
+        return;
+      }
+      const wrong = checkResponse(id, status, echoed, Buffer.concat(chunks));
+      resolve(wrong === undefined ? { kind: 'completed' } : { kind: 'bad', reason: wrong });
+    });
+  });
+}
+
+/** RFC 9113 §7 names of the error codes a stream can end with. */
+function rstName(code: number): string {
+  const names: Record<number, string> = {
+    [http2.constants.NGHTTP2_PROTOCOL_ERROR]: 'PROTOCOL_ERROR',
+    [http2.constants.NGHTTP2_INTERNAL_ERROR]: 'INTERNAL_ERROR',
+    [http2.constants.NGHTTP2_REFUSED_STREAM]: 'REFUSED_STREAM',
+    [http2.constants.NGHTTP2_CANCEL]: 'CANCEL',
+  };
+  return names[code] ?? String(code);
+}
