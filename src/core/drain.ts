@@ -267,15 +267,22 @@ class Ledger {
 
   /** Asks the Node side to close `ids`; what it closed leaves the books, what it refused is busy. */
   private closeIdle(ids: readonly number[]): void {
-    const busy = new Set(this.actions.closeIdle(ids));
+    // Out of the books first: the `closed` changes the Node side reports while it closes them
+    // find nothing to do, instead of recounting one by one.
+    const closing: Array<[number, Entry]> = [];
     for (const id of ids) {
       const entry = this.entries.get(id);
       if (entry === undefined) continue;
+      this.entries.delete(id);
+      closing.push([id, entry]);
+    }
+    const busy = new Set(this.actions.closeIdle(ids));
+    for (const [id, entry] of closing) {
       if (busy.has(id)) {
         entry.busy = true;
         entry.worked = true;
+        this.entries.set(id, entry);
       } else {
-        this.entries.delete(id);
         this.countClosed(entry);
       }
     }
