@@ -13,6 +13,11 @@ export class Child<M extends { type: string }> {
   private readonly inbox: M[] = [];
   private readonly waiters = new Set<() => void>();
   private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /**
+   * The process has exited and its IPC channel and stdio are closed, so every message it sent
+   * has arrived: 'exit' can come before the last messages are read, 'close' cannot.
+   */
+  private closed = false;
 
   constructor(
     readonly name: string,
@@ -26,6 +31,10 @@ export class Child<M extends { type: string }> {
     });
     this.process.on('exit', (code, signal) => {
       this.exit = { code, signal };
+      this.wake();
+    });
+    this.process.on('close', () => {
+      this.closed = true;
       this.wake();
     });
     this.process.on('error', () => this.wake());
@@ -50,7 +59,7 @@ export class Child<M extends { type: string }> {
       const index = this.inbox.findIndex((message) => (types as readonly string[]).includes(message.type) || message.type === 'fatal');
       if (index >= 0) return this.inbox.splice(index, 1)[0] as Extract<M, { type: T }>;
       const left = deadline - Date.now();
-      if (left <= 0 || this.exit !== undefined) return undefined;
+      if (left <= 0 || this.closed) return undefined;
       await this.wait(left);
     }
   }

@@ -117,14 +117,16 @@ function startShutdown(): void {
     (result) => {
       clearTimeout(hung);
       const { killed, timedOut, forced, durationMs, closedIdle, drained, hijacked } = result;
-      send({
+      stateSubscription.unsubscribe();
+      const done: ServerMessage = {
         type: 'done',
         result: { killed, timedOut, forced, durationMs, closedIdle, drained, hijacked },
         log: { received, finished },
         stateAfter: { open: state?.open ?? -1, phase: state?.phase ?? 'unknown' },
-      });
-      stateSubscription.unsubscribe();
-      process.disconnect?.();
+      };
+      // Disconnect only once the message is written: a large log (100,000+ ids) sent and then
+      // disconnected at once never reached the orchestrator.
+      process.send?.(done, () => process.disconnect?.());
     },
     (error: unknown) => fatal(error),
   );
