@@ -55,7 +55,15 @@ async function main(): Promise<void> {
     await context.close();
   }
 
-  for (const report of reports) for (const chart of report.charts) await writeChart(chart.file, chart.spec);
+  // Charts go beside the results file, so that a run with --results=elsewhere leaves the
+  // committed bench/RESULTS.md and its charts as they are.
+  const chartDir = path.dirname(settings.resultsPath);
+  for (const report of reports) {
+    for (const chart of report.charts) {
+      chart.file = path.join(chartDir, path.basename(chart.file));
+      await writeChart(chart.file, chart.spec);
+    }
+  }
   const info = {
     settings,
     systems: context.systems,
