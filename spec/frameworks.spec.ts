@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { once } from 'node:events';
 import type * as http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
@@ -24,16 +23,18 @@ async function shutdownWithRequestsInFlight(graceful: GracefulServer, port: numb
 describe('frameworks', function () {
   this.timeout(15000);
 
-  it('Express 5: wraps the server app.listen() returned; every in-flight request completes', async () => {
+  it('Express 5: wraps what app.listen() returns, before it listens; every in-flight request completes', async () => {
     const app = express();
     app.get('/slow', async (_req, res) => {
       await sleep(300);
       res.send('express ok');
     });
+    // The README's recipe: wrap what app.listen() returns, which is not listening yet.
     const server: http.Server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
     const graceful = new GracefulServer(server, { timeout: 5000 });
     try {
+      expect(server.listening).to.equal(false);
+      await waitForValue(graceful.state$, (s) => s.phase === 'serving', 2000, 'the serving phase');
       const { responses, result } = await shutdownWithRequestsInFlight(graceful, portOf(server.address() ?? ''), 5);
       for (const r of responses) {
         expect(r).to.deep.include({ status: 200, body: 'express ok' });

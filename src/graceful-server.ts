@@ -97,7 +97,11 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
     const waitForHijacked = flag(options.waitForHijacked, 'waitForHijacked');
 
     this.server = server;
-    const adapter = new HttpAdapter(server, scheduler, options.onConnState);
+    // A listen this instance did not start (Express's `app.listen()` returns before it listens):
+    // the cycle begins when the server listens. Its own listen() starts the cycle itself.
+    const adapter = new HttpAdapter(server, scheduler, options.onConnState, () => {
+      if (!this.listening && this.lifecycle.phase === 'stopped') this.lifecycle.serving(server.address() ?? undefined);
+    });
     this.lifecycle = new Lifecycle(adapter, { timeout, drainDelay, idleLinger, waitForHijacked, scheduler });
     this.connections$ = adapter.changes$;
     this.state$ = this.lifecycle.state$;

@@ -60,7 +60,7 @@ interface Connection {
  * idle.
  *
  * The server's `emit` is wrapped so that the adapter sees `connection`, `session`, `stream`,
- * `request`, `upgrade` and `connect` before any listener, adds no listener that would change
+ * `request`, `upgrade`, `connect` and `listening` before any listener, adds no listener that would change
  * Node's behaviour (an `upgrade` listener would), and can keep a request from the application
  * (RFC 9112 §9.6).
  */
@@ -84,6 +84,8 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     private readonly server: NetServer,
     private readonly scheduler: SchedulerLike,
     private readonly onConnState: ((socket: Socket, state: ConnState) => void) | undefined,
+    /** The server started listening, whoever called `listen()` (`app.listen()` in Express). */
+    private readonly onListening: () => void,
   ) {
     this.changes$ = this.changes.asObservable();
     this.epoch = scheduler.now();
@@ -124,6 +126,9 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
         case 'upgrade':
         case 'connect':
           adapter.hijack((first as IncomingMessage).socket);
+          break;
+        case 'listening':
+          adapter.onListening();
           break;
       }
       return Reflect.apply(emit, this, arguments) as boolean;
