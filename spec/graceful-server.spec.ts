@@ -283,7 +283,7 @@ describe('GracefulServer over real sockets (HTTP/1.1 on 127.0.0.1)', function ()
     c.get('/');
     await c.read();
     c.destroy();
-    await waitForValue(graceful.connections$, (e) => e.state === 'closed', 2000, 'the close').catch(() => undefined);
+    await until(() => events.some((e) => e.state === 'closed'), 2000, 'the close');
     expect(events.map((e) => `${e.previous ?? '-'}>${e.state}`)).to.deep.equal(['->new', 'new>active', 'active>idle', 'idle>closed']);
     expect(new Set(events.map((e) => e.id)).size).to.equal(1);
     expect(events[0]?.socket.remotePort).to.equal(c.socket.localPort);

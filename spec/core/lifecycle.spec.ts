@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { NEVER, Subject } from 'rxjs';
+import { NEVER } from 'rxjs';
 import { distinctUntilChanged, map } from 'rxjs/operators';
 import { TestScheduler } from 'rxjs/testing';
 import { Lifecycle, LifecycleOptions, ShutdownResult } from '../../src/core/lifecycle';
@@ -115,15 +115,17 @@ describe('Lifecycle', () => {
   });
 
   it('ends the drain on the last close, then stops, then reports on done$', () => {
-    testScheduler.run(({ hot, expectObservable }) => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
       const changes$ = hot<ConnectionChange>('30ms a', { a: change(1, 'closed', 'active') });
       const host = fakeHost(changes$, [{ id: 1, state: 'active', idleSince: 0 }]);
       const cycle = lifecycle(host);
       cycle.serving('pipe');
-      const phases = new Subject<string>();
-      cycle.lifecycle$.subscribe((l) => phases.next(l.phase));
+      const phaseAtDone: string[] = [];
+      cycle.done$.subscribe(() => phaseAtDone.push(cycle.phase));
       at(10, () => cycle.shutdown());
       expectObservable(cycle.done$).toBe('30ms r', { r: result({ drained: 1, durationMs: 20 }) });
+      flush();
+      expect(phaseAtDone).to.deep.equal(['stopped']);
     });
   });
 

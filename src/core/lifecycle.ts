@@ -38,8 +38,6 @@ export interface LifecycleHost<C extends ConnectionChange = ConnectionChange> ex
   connections(): Iterable<TrackedConnection>;
   /** A shutdown begins: from now on responses say `Connection: close`. */
   beginShutdown(): void;
-  /** Stop accepting connections (the pre-drain delay, if any, is over). */
-  stopAccepting(): void;
   /** The shutdown has ended: keep-alive works as usual again. */
   endShutdown(): void;
 }
