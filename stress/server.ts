@@ -95,7 +95,7 @@ function describeHungDrain(): string {
   const lines = [`stress server: drain still running 2 s after shutdown(): ${JSON.stringify(state)}`];
   const sessions = new Set<http2.ServerHttp2Session>();
   for (const stream of openStreams) {
-    const request = stream.sentHeaders[':status'] === undefined ? 'no response head sent' : `status ${String(stream.sentHeaders[':status'])} sent`;
+    const request = stream.sentHeaders?.[':status'] === undefined ? 'no response head sent' : `status ${String(stream.sentHeaders?.[':status'])} sent`;
     lines.push(
       `  stream ${stream.id}: ${request}, writableEnded ${stream.writableEnded}, writableFinished ${stream.writableFinished}, ` +
         `writableLength ${stream.writableLength}, bufferSize ${stream.bufferSize}, state ${JSON.stringify(stream.state)}`,

@@ -34,8 +34,8 @@ describe('drain', () => {
   ): { result$: Observable<DrainReport>; calls: string[] } {
     const host = fakeHost(changes$, open);
     const calls = host.calls;
-    const actions = { ...host, stopAccepting: () => undefined }; // the lifecycle specs cover it
-    return { result$: drain(open, changes$, force$, options(o), actions), calls };
+    const actions = { ...host, stopAccepting: (closed: () => void) => closed() }; // the lifecycle specs cover it
+    return { result$: drain(open, host.changes$, force$, options(o), actions), calls };
   }
 
   const active = (id: number): TrackedConnection => ({ id, state: 'active', idleSince: 0 });
@@ -95,17 +95,17 @@ describe('drain', () => {
     });
   });
 
-  it('lets an idle connection linger from the moment it became idle, not from the shutdown', () => {
+  it("lets every idle connection linger from the drain's beginning, or from when it became idle if later", () => {
     testScheduler.run(({ expectObservable, flush }) => {
       const start = testScheduler.now();
       const { result$, calls } = run([idle(1, start - 100), idle(2, start + 5)], NEVER, { idleLinger: 25 });
       const seen: string[][] = [];
-      testScheduler.schedule(() => seen.push([...calls]), 1);
+      testScheduler.schedule(() => seen.push([...calls]), 24);
       testScheduler.schedule(() => seen.push([...calls]), 29);
       testScheduler.schedule(() => seen.push([...calls]), 31);
       expectObservable(result$).toBe('30ms (r|)', { r: report({ closedIdle: 2 }) });
       flush();
-      expect(seen).to.deep.equal([['closeIdle 1'], ['closeIdle 1'], ['closeIdle 1', 'closeIdle 2']]);
+      expect(seen).to.deep.equal([[], ['closeIdle 1'], ['closeIdle 1', 'closeIdle 2']]);
     });
   });
 

@@ -90,7 +90,7 @@ describe('Lifecycle', () => {
         ];
         cycle.shutdown();
       });
-      // at 40, connection 2 (new, idle since 30, linger 5) is closed at once; 1 closes at 50
+      // at 40 the drain begins: connection 2 (new since 30) lingers 5 ms from then; 1 closes at 50
       const s = (phase: ServerState['phase'], open: number, active: number, accepting = phase === 'serving'): ServerState => ({
         phase,
         accepting,
@@ -100,7 +100,7 @@ describe('Lifecycle', () => {
         killed: 0,
         address: 'pipe',
       });
-      expectObservable(cycle.state$).toBe('s 4ms v 4ms a 9ms b 9ms c 9ms (de) 6ms (fg)', {
+      expectObservable(cycle.state$).toBe('s 4ms v 4ms a 9ms b 9ms c 9ms d 4ms e 4ms (fg)', {
         s: { phase: 'stopped', accepting: false, open: 0, active: 0, idle: 0, killed: 0 },
         v: s('serving', 0, 0),
         a: s('serving', 1, 0),

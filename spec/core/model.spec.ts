@@ -70,9 +70,13 @@ describe('the core against a reference model (fast-check)', () => {
             connections: () =>
               [...states].filter(([, st]) => st !== 'closed').map(([id, state]) => ({ id, state, idleSince: 0 })),
             beginShutdown: () => undefined,
-            stopAccepting: () => undefined,
+            stopAccepting: (closed) => closed(),
             endShutdown: () => undefined,
             closeIdle: (ids) => {
+              calls.push({ frame: testScheduler.now(), seq: ++seq, kind: 'closeIdle', ids: [...ids], states: ids.map((id) => states.get(id) ?? 'closed') });
+              for (const id of ids) setState(id, 'closed');
+            },
+            closeIdleNow: (ids) => {
               calls.push({ frame: testScheduler.now(), seq: ++seq, kind: 'closeIdle', ids: [...ids], states: ids.map((id) => states.get(id) ?? 'closed') });
               for (const id of ids) setState(id, 'closed');
               return [];

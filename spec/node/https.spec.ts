@@ -7,19 +7,19 @@ describe('GracefulServer over HTTPS (TLS on 127.0.0.1)', function () {
   this.timeout(15000);
   const cleanup = afterEachTest();
 
-  async function start(timeout = 5000) {
+  async function start(timeout = 5000, idleLinger?: number) {
     const rawSockets: import('node:net').Socket[] = [];
     const server = https.createServer(testCertificate, (req, res) => {
       if (req.url === '/hang') return;
       setTimeout(() => res.end(`body of ${req.url}`), req.url === '/slow' ? 500 : 0);
     });
     server.on('connection', (socket: import('node:net').Socket) => rawSockets.push(socket));
-    const served = await serveForTest(server, { timeout }, cleanup, { tls: true });
+    const served = await serveForTest(server, idleLinger === undefined ? { timeout } : { timeout, idleLinger }, cleanup, { tls: true });
     return { server, rawSockets, ...served };
   }
 
   it('closes idle TLS keep-alive connections promptly', async () => {
-    const { graceful, client } = await start();
+    const { graceful, client } = await start(5000, 0);
     const clients = await Promise.all(Array.from({ length: 10 }, () => client()));
     for (const c of clients) c.get('/');
     await Promise.all(clients.map((c) => c.read()));
@@ -56,7 +56,7 @@ describe('GracefulServer over HTTPS (TLS on 127.0.0.1)', function () {
   });
 
   it('counts a connected, silent socket as new and idle, and closes it at once', async () => {
-    const { graceful, port } = await start();
+    const { graceful, port } = await start(5000, 0);
     const silent = await RawClient.connect(port);
     cleanup.push(() => silent.destroy());
     const state = await waitForValue(graceful.state$, (s) => s.open === 1, 2000, 'the silent connection');

@@ -31,9 +31,13 @@ export function fakeHost(changes$: Observable<ConnectionChange>, open: TrackedCo
     changes$: merge(changes$, closes),
     connections: () => host.open,
     beginShutdown: () => host.calls.push('beginShutdown'),
-    stopAccepting: () => host.calls.push('stopAccepting'),
+    stopAccepting: (closed) => {
+      host.calls.push('stopAccepting');
+      closed();
+    },
     endShutdown: () => host.calls.push('endShutdown'),
-    closeIdle: (ids) => {
+    closeIdle: (ids, refused) => refused(host.closeIdleNow(ids)),
+    closeIdleNow: (ids) => {
       host.calls.push(`closeIdle ${ids.join(',')}`);
       close(ids.filter((id) => !host.busy.has(id)));
       return ids.filter((id) => host.busy.has(id));

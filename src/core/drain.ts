@@ -16,7 +16,10 @@ export interface DrainOptions {
   readonly timeout: number;
   /** Before the drain, keep accepting and serving this long (0 = no delay). */
   readonly drainDelay: number;
-  /** An idle connection is closed once it has been idle this long (0 = at once). */
+  /**
+   * An idle connection is asked to close once it has been idle this long within the drain:
+   * counted from when the drain began, or from when it became idle if that came later (0 = at once).
+   */
   readonly idleLinger: number;
   /** Hijacked connections hold the drain, and are destroyed and counted at the deadline. */
   readonly waitForHijacked: boolean;
@@ -31,14 +34,24 @@ export interface DrainOptions {
 
 /** What the drain asks the Node side to do. Ids are the ones in `TrackedConnection.id`. */
 export interface DrainActions {
-  /** The delay (if any) is over and the drain begins: stop accepting connections. */
-  stopAccepting(): void;
   /**
-   * Close these connections, which the drain believes idle. Returns the ids that turned out to
-   * have work in progress (a request head arriving, a response still being flushed): those stay
-   * open, and the drain waits for them like for active ones.
+   * The delay (if any) is over and the drain begins: stop accepting connections. The host calls
+   * `closed` once the listener is really closed (it may first accept what the kernel had already
+   * queued, which then arrives as `new` changes); the drain cannot end as drained before that.
    */
-  closeIdle(ids: readonly number[]): readonly number[];
+  stopAccepting(closed: () => void): void;
+  /**
+   * Close these connections, which the drain believes idle, once nothing is waiting to be read on
+   * them. Each one is later reported `closed` (closed idle) or `active` (a request turned up: it is
+   * served, then closed), or handed to `refused` (work in progress without a whole request yet: a
+   * head arriving, a response still being flushed), now or later: the drain then waits for it.
+   */
+  closeIdle(ids: readonly number[], refused: (ids: readonly number[]) => void): void;
+  /**
+   * The shutdown is ending: close these idle connections now, with no wait. Returns the ids that
+   * have work in progress after all (a request head arriving): the drain destroys and counts them.
+   */
+  closeIdleNow(ids: readonly number[]): readonly number[];
   /** Destroy these survivors at once. */
   destroy(ids: readonly number[]): void;
 }
@@ -66,16 +79,18 @@ interface Entry {
   worked: boolean;
   /** The Node side refused to close it as idle: work is arriving or still being flushed. */
   busy: boolean;
+  /** Asked to close as idle; the host has not said yet whether it closed or a request came. */
+  closing: boolean;
 }
 
 /**
  * One shutdown: an optional pre-drain delay (`race(timer(drainDelay), force$)`), then the drain,
  * `race(allClosed$, timer(timeout, scheduler), force$)`, after which the survivors are destroyed
  * and counted. The books open on subscription, so that every connection that closes during the
- * shutdown, delay included, is counted once. Once the drain begins, every connection that has
- * been idle for `idleLinger` is closed (the others when they reach it); the drain ends on the last
- * close itself, never on a poll, and with no connection at once. Emits one `DrainReport`, then
- * completes.
+ * shutdown, delay included, is counted once. Once the drain begins, every idle connection is asked
+ * to close when it has been idle for `idleLinger` within the drain; the drain ends on the last
+ * close itself, never on a poll, and with no connection as soon as the listener is closed. Emits
+ * one `DrainReport`, then completes.
  *
  * @example
  * drain(snapshot, changes$, force$, { timeout: 10_000, drainDelay: 0, idleLinger: 25,
@@ -143,6 +158,9 @@ class Ledger {
   private readonly hijacked = new Set<number>();
   private hijackedAtDrain = 0;
   private draining = false;
+  /** Scheduler time at which the drain began: no idle connection lingers from earlier than this. */
+  private drainBeganAt = 0;
+  private listenerClosed = false;
   private sweep: Subscription | undefined;
   private sweepAt = Infinity;
   private closedIdle = 0;
@@ -153,8 +171,9 @@ class Ledger {
     private readonly actions: DrainActions,
   ) {}
 
+  /** Nothing left to wait for: the listener is closed and no connection is in the books. */
   get empty(): boolean {
-    return this.entries.size === 0;
+    return this.listenerClosed && this.entries.size === 0;
   }
 
   add({ id, state, idleSince }: TrackedConnection): void {
@@ -164,15 +183,19 @@ class Ledger {
     } else if (!isTracked(state)) {
       return;
     }
-    this.entries.set(id, { state, idleSince, worked: state === 'active', busy: false });
+    this.entries.set(id, { state, idleSince, worked: state === 'active', busy: false, closing: false });
   }
 
   /** The delay is over: stop accepting, and close every idle connection whose linger is over. */
   begin(): void {
-    this.actions.stopAccepting();
     this.draining = true;
+    this.drainBeganAt = this.options.scheduler.now();
     this.hijackedAtDrain = this.hijacked.size;
     this.closeLingered();
+    this.actions.stopAccepting(() => {
+      this.listenerClosed = true;
+      this.changed$.next();
+    });
   }
 
   apply({ id, state }: ConnectionChange): void {
@@ -196,6 +219,7 @@ class Ledger {
       if (entry === undefined) return;
       entry.state = state;
       entry.busy = false;
+      entry.closing = false;
       if (state === 'active') {
         entry.worked = true;
       } else {
@@ -213,7 +237,7 @@ class Ledger {
     let next = Infinity;
     for (const [id, entry] of this.entries) {
       if (!closable(entry)) continue;
-      const at = entry.idleSince + this.options.idleLinger;
+      const at = this.lingerEnds(entry.idleSince);
       if (at <= now) due.push(id);
       else if (at < next) next = at;
     }
@@ -233,18 +257,18 @@ class Ledger {
     this.stopLingering();
     if (!this.draining) {
       // Forced during the delay: the drain begins and ends now.
-      this.actions.stopAccepting();
+      this.actions.stopAccepting(() => undefined);
       this.hijackedAtDrain = this.hijacked.size;
     }
     const idle: Array<[number, Entry]> = [];
     const survivors: number[] = [];
     for (const [id, entry] of this.entries) {
-      if (closable(entry)) idle.push([id, entry]);
+      if (closable(entry) || entry.closing) idle.push([id, entry]);
       else survivors.push(id);
     }
     // The books close before the last actions: the closes they cause are counted here, once.
     this.entries.clear();
-    const refused = new Set(idle.length > 0 ? this.actions.closeIdle(idle.map(([id]) => id)) : []);
+    const refused = new Set(idle.length > 0 ? this.actions.closeIdleNow(idle.map(([id]) => id)) : []);
     for (const [id, entry] of idle) {
       if (refused.has(id)) survivors.push(id);
       else this.countClosed(entry);
@@ -265,34 +289,38 @@ class Ledger {
     else this.closedIdle++;
   }
 
-  /** Asks the Node side to close `ids`; what it closed leaves the books, what it refused is busy. */
+  /**
+   * Asks the Node side to close `ids`. They stay in the books, marked `closing`, until it reports
+   * them `closed` (counted then) or `active`, or refuses them as busy.
+   */
   private closeIdle(ids: readonly number[]): void {
-    // Out of the books first: the `closed` changes the Node side reports while it closes them
-    // find nothing to do, instead of recounting one by one.
-    const closing: Array<[number, Entry]> = [];
     for (const id of ids) {
       const entry = this.entries.get(id);
-      if (entry === undefined) continue;
-      this.entries.delete(id);
-      closing.push([id, entry]);
+      if (entry !== undefined) entry.closing = true;
     }
-    const busy = new Set(this.actions.closeIdle(ids));
-    for (const [id, entry] of closing) {
-      if (busy.has(id)) {
-        entry.busy = true;
-        entry.worked = true;
-        this.entries.set(id, entry);
-      } else {
-        this.countClosed(entry);
-      }
+    this.actions.closeIdle(ids, this.refused);
+  }
+
+  /** The Node side found work in progress on these: the drain waits for them. */
+  private readonly refused = (ids: readonly number[]): void => {
+    for (const id of ids) {
+      const entry = this.entries.get(id);
+      if (entry === undefined || !entry.closing) continue;
+      entry.closing = false;
+      entry.busy = true;
+      entry.worked = true;
     }
-    this.changed$.next();
+  };
+
+  /** When an idle connection's linger ends: `idleLinger` after it became idle, or after the drain began if later. */
+  private lingerEnds(idleSince: number): number {
+    return Math.max(idleSince, this.drainBeganAt) + this.options.idleLinger;
   }
 
   private becameIdle(id: number, since: number): void {
     if (!this.draining) return; // during the delay nothing is closed
     if (this.options.idleLinger === 0) this.closeIdle([id]);
-    else this.lingerUntil(since + this.options.idleLinger);
+    else this.lingerUntil(this.lingerEnds(since));
   }
 
   private lingerUntil(at: number): void {
@@ -305,6 +333,7 @@ class Ledger {
   }
 }
 
+/** Idle, and not already asked to close. */
 function closable(entry: Entry): boolean {
-  return (entry.state === 'idle' || entry.state === 'new') && !entry.busy;
+  return (entry.state === 'idle' || entry.state === 'new') && !entry.busy && !entry.closing;
 }

@@ -64,7 +64,7 @@ export class Lifecycle {
   readonly lifecycle$: Observable<LifecycleChange>;
 
   private readonly current = new BehaviorSubject<LifecycleChange>({ phase: 'stopped', accepting: false, killed: 0 });
-  private readonly ready = new BehaviorSubject<boolean>(false);
+  private readonly readiness = new BehaviorSubject<boolean>(false);
   private readonly results = new Subject<ShutdownResult>();
   private forced: BehaviorSubject<boolean> | undefined;
   private last: ShutdownResult | undefined;
@@ -75,7 +75,7 @@ export class Lifecycle {
   ) {
     this.lifecycle$ = this.current.asObservable();
     this.done$ = this.results.asObservable();
-    this.ready$ = this.ready.pipe(distinctUntilChanged());
+    this.ready$ = this.readiness.pipe(distinctUntilChanged());
     this.state$ = defer(() => {
       let seed = foldState(initialState, this.current.value);
       for (const { id, state } of host.connections()) seed = foldState(seed, { id, state, previous: undefined });
@@ -83,8 +83,17 @@ export class Lifecycle {
     }).pipe(distinctUntilChanged(), shareReplay({ bufferSize: 1, refCount: true }));
   }
 
+  /**
+   * Where the cycle is. `draining` from the call that starts a shutdown, even while `state$` still
+   * shows `serving` (with no pre-drain delay, `state$` shows `draining` once the listener is closed).
+   */
   get phase(): Phase {
-    return this.current.value.phase;
+    return this.forced !== undefined ? 'draining' : this.current.value.phase;
+  }
+
+  /** The current value of `ready$`. */
+  get ready(): boolean {
+    return this.readiness.value;
   }
 
   /** The result of the last finished shutdown, if any. */
@@ -95,7 +104,7 @@ export class Lifecycle {
   /** The server listens (again): a new cycle starts with clean counts. */
   serving(address: ListenAddress | undefined): void {
     this.current.next({ phase: 'serving', accepting: true, killed: 0, address });
-    this.ready.next(true);
+    this.readiness.next(true);
   }
 
   /**
@@ -103,22 +112,27 @@ export class Lifecycle {
    * while not serving, or after the first one, does nothing and returns `false`.
    */
   shutdown(): boolean {
-    if (this.current.value.phase !== 'serving') return false;
+    if (this.phase !== 'serving') return false;
     const { scheduler, drainDelay } = this.options;
     const startedAt = scheduler.now();
     const forced = new BehaviorSubject(false);
     const force$ = forced.pipe(filter(Boolean));
     this.forced = forced;
-    this.ready.next(false);
+    this.readiness.next(false);
     this.host.beginShutdown();
-    this.enter({ phase: 'draining', accepting: drainDelay > 0 });
+    // With a delay the server keeps accepting; without one, `state$` shows the drain once the
+    // listener is really closed (after the loop has accepted what the kernel had queued).
+    if (drainDelay > 0) this.enter({ phase: 'draining', accepting: true });
 
     const drain$ = drain(this.host.connections(), this.host.changes$, force$, { ...this.options, startedAt }, {
-      stopAccepting: () => {
-        this.host.stopAccepting();
-        this.enter({ phase: 'draining', accepting: false });
-      },
-      closeIdle: (ids) => this.host.closeIdle(ids),
+      stopAccepting: (closed) =>
+        this.host.stopAccepting(() => {
+          if (this.forced !== forced) return; // this shutdown has already ended
+          this.enter({ phase: 'draining', accepting: false });
+          closed();
+        }),
+      closeIdle: (ids, refused) => this.host.closeIdle(ids, refused),
+      closeIdleNow: (ids) => this.host.closeIdleNow(ids),
       destroy: (ids) => this.host.destroy(ids),
     });
     const result$ = drain$.pipe(
@@ -148,6 +162,8 @@ export class Lifecycle {
     this.forced = undefined;
     this.last = result;
     this.host.endShutdown();
+    // Forced before the listener closed: `state$` still goes through `draining`.
+    if (this.current.value.phase === 'serving') this.enter({ phase: 'draining', accepting: false });
     this.enter({ phase: 'stopped', accepting: false, killed: result.killed });
     this.results.next(result);
   }
@@ -180,12 +196,15 @@ export function warmUpShutdownPath(): void {
       { id: 2, state: 'active', idleSince: 0 },
     ],
     beginShutdown: () => undefined,
-    stopAccepting: () => changes.next({ id: 2, state: 'closed', previous: 'active' }),
+    stopAccepting: (closed) => {
+      changes.next({ id: 2, state: 'closed', previous: 'active' });
+      closed();
+    },
     endShutdown: () => undefined,
     closeIdle: (ids) => {
       for (const id of ids) changes.next({ id, state: 'closed', previous: 'idle' });
-      return [];
     },
+    closeIdleNow: () => [],
     destroy: () => undefined,
   };
   const cycle = new Lifecycle(host, { timeout: 1, drainDelay: 0, idleLinger: 0, waitForHijacked: false, scheduler: idle });
