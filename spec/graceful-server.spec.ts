@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import { Subject } from 'rxjs';
 import { take } from 'rxjs/operators';
 import { ConnectionEvent, GracefulOptions, GracefulServer, NotReadyError, ServerState } from '../src';
@@ -75,6 +76,7 @@ describe('GracefulServer over real sockets (HTTP/1.1 on 127.0.0.1)', function ()
     c.get('/slow');
     await waitForValue(graceful.state$, (s) => s.active === 1, 2000, 'the request in flight');
     graceful.shutdown();
+    await waitForValue(graceful.state$, (s) => !s.accepting, 2000, 'the listener closed');
     expect(await connectOutcome(port)).to.equal('ECONNREFUSED');
     await c.read();
     await graceful.wait();
@@ -182,7 +184,7 @@ describe('GracefulServer over real sockets (HTTP/1.1 on 127.0.0.1)', function ()
   });
 
   it('closes a connection that has sent no byte as idle', async () => {
-    const { graceful, client } = await start();
+    const { graceful, client } = await start({ idleLinger: 0 });
     const c = await client();
     await waitForValue(graceful.state$, (s) => s.open === 1, 2000, 'the silent connection');
     graceful.shutdown();
@@ -393,5 +395,95 @@ describe('GracefulServer drainDelay and force() over real sockets', function () 
     expect(result).to.include({ killed: 2, forced: true, timedOut: false });
     expect(graceful.connectionsKilled).to.equal(2);
     await Promise.all(clients.map((c) => c.waitClosed()));
+  });
+});
+
+describe('server.close() called by anyone on a wrapped server', function () {
+  this.timeout(15000);
+  const cleanup = afterEachTest();
+
+  it('starts the graceful shutdown: the in-flight response says close, and the callback runs once drained', async () => {
+    const made = makeServer();
+    const { graceful, client } = await serveForTest(made.server, { timeout: 5000 }, cleanup);
+    const c = await client();
+    c.get('/slow');
+    await waitForValue(graceful.state$, (s) => s.active === 1, 2000, 'the request in flight');
+    const order: string[] = [];
+    void graceful.wait().then(() => order.push('wait'));
+    const closed = new Promise<unknown[]>((resolve) =>
+      made.server.close((...args: unknown[]) => {
+        order.push('close callback');
+        resolve(args);
+      }),
+    );
+    expect(graceful.shutdownOK(), 'close() started the shutdown').to.equal(false);
+    const response = await c.read();
+    expect(response).to.deep.include({ status: 200, body: 'body of /slow' });
+    expect(response.headers.connection).to.equal('close');
+    expect(await withDeadline(closed, 2000, 'the close callback')).to.deep.equal([]);
+    expect(order).to.deep.equal(['wait', 'close callback']);
+    expect(await graceful.wait()).to.include({ killed: 0, drained: 1 });
+  });
+
+  it('joins a shutdown in progress, delay included, and calls back when that drain has finished', async () => {
+    const made = makeServer();
+    const { graceful } = await serveForTest(made.server, { timeout: 5000, drainDelay: 100 }, cleanup);
+    const started = performance.now();
+    graceful.shutdown();
+    await new Promise<void>((resolve) => made.server.close(() => resolve()));
+    expect(performance.now() - started).to.be.at.least(95);
+    expect(await graceful.wait()).to.include({ killed: 0, timedOut: false });
+  });
+
+  it("on a server that is not serving, is Node's own close(): the callback gets ERR_SERVER_NOT_RUNNING", async () => {
+    const made = makeServer();
+    new GracefulServer(made.server);
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => made.server.close(resolve));
+    expect(error?.code).to.equal('ERR_SERVER_NOT_RUNNING');
+  });
+});
+
+describe('readinessProbe(req, res)', function () {
+  this.timeout(15000);
+  const cleanup = afterEachTest();
+
+  it('answers 200 while serving, and 503 with Connection: close from the first instant of a shutdown (detached, as a plain handler)', async () => {
+    let probe: GracefulServer['readinessProbe'] = () => undefined;
+    const server = http.createServer((req, res) => probe(req, res));
+    const { graceful, client } = await serveForTest(server, { timeout: 5000, drainDelay: 300 }, cleanup);
+    probe = graceful.readinessProbe;
+    const c = await client();
+    c.get('/ready');
+    const ready = await c.read();
+    expect(ready).to.deep.include({ status: 200 });
+    expect(ready.headers.connection).to.equal('keep-alive');
+    graceful.shutdown();
+    c.get('/ready');
+    const draining = await c.read();
+    expect(draining.status).to.equal(503);
+    expect(draining.headers.connection).to.equal('close');
+    await graceful.wait();
+  });
+
+  it('answers 503 over HTTP/2 without a Connection header (GOAWAY does that job)', async () => {
+    const server = http2.createServer();
+    const graceful = new GracefulServer(server, { timeout: 5000, drainDelay: 300 });
+    server.on('request', graceful.readinessProbe);
+    const port = portOf(await graceful.listen(loopback));
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    cleanup.push(() => session.destroy());
+    const status = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const stream = session.request({ ':path': '/ready' });
+        stream.on('response', (headers) => resolve(Number(headers[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+        stream.end();
+      });
+    expect(await status()).to.equal(200);
+    graceful.shutdown();
+    expect(await status()).to.equal(503);
+    session.close();
+    await graceful.wait();
   });
 });

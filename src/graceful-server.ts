@@ -8,6 +8,7 @@ import { Lifecycle, ShutdownResult, warmUpShutdownPath } from './core/lifecycle'
 import type { ConnState, ServerState } from './core/state';
 import { describeValue, NotReadyError } from './errors';
 import { ConnectionEvent, HttpAdapter, isHttpServer } from './node/http-adapter';
+import { replaceMethod } from './node/intercept';
 import { unrefScheduler } from './node/unref-scheduler';
 
 /** Any server `GracefulServer` wraps. */
@@ -28,15 +29,19 @@ export interface GracefulOptions {
   /** Let the drain wait for hijacked (upgraded) sockets, and destroy and count them at the deadline (default false). */
   waitForHijacked?: boolean;
   /**
-   * During a shutdown, an idle keep-alive connection is closed once it has been idle this long,
-   * so that a request its client was already sending is served (with `Connection: close`) rather
-   * than cut. At most 1000; 0 closes idle connections at once (default 25).
+   * During a drain, an idle keep-alive connection (or one that has sent nothing yet) stays open
+   * this long, counted from the start of the drain (or from when it became idle, if later), so
+   * that a request its client sends on it meanwhile is served with `Connection: close` rather
+   * than cut; then it is closed, once the process has read everything the kernel holds for it.
+   * Pooled clients (Node's `fetch`, load balancers) keep writing onto idle connections for
+   * hundreds of ms after a shutdown starts. At most 1000; 0 closes idle connections as soon as
+   * their bytes say idle; never longer than the deadline (default 1000).
    */
   idleLinger?: number;
 }
 
 /** Default of `GracefulOptions.idleLinger`, in ms. */
-export const DEFAULT_IDLE_LINGER = 25;
+export const DEFAULT_IDLE_LINGER = 1000;
 const MAX_IDLE_LINGER = 1000;
 /** Node's timers overflow past 2^31 - 1 ms (about 24.8 days) and would fire at once. */
 const MAX_TIMER = 2 ** 31 - 1;
@@ -69,6 +74,21 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
   readonly done$: Observable<ShutdownResult>;
   /** `false` before the first listen, `true` while serving, `false` from the start of a shutdown; replays. */
   readonly ready$: Observable<boolean>;
+
+  /**
+   * A readiness endpoint for load balancers and Kubernetes: answers `200` while `ready$` is true,
+   * and `503` from the first instant of a shutdown (with `Connection: close` on HTTP/1, so the
+   * prober's connection does not hold the drain; HTTP/2 relies on GOAWAY). A bound function: use it
+   * detached, as a plain handler or a route.
+   *
+   * @example
+   * app.get('/ready', graceful.readinessProbe);                         // Express
+   * http.createServer((req, res) => req.url === '/ready' ? graceful.readinessProbe(req, res) : app(req, res));
+   */
+  readonly readinessProbe: (
+    req: http.IncomingMessage | http2.Http2ServerRequest,
+    res: http.ServerResponse | http2.Http2ServerResponse,
+  ) => void;
 
   private readonly lifecycle: Lifecycle;
   private readonly syncShutdown: boolean;
@@ -109,7 +129,36 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
     this.ready$ = this.lifecycle.ready$;
     this.shutdown$ = new ShutdownSubject(() => this.lifecycle.shutdown());
     if (server.listening) this.lifecycle.serving(server.address() ?? undefined);
+    this.observeClose(server as NetServer);
+    this.readinessProbe = (req, res) => {
+      const ready = this.lifecycle.ready;
+      res.statusCode = ready ? 200 : 503;
+      res.setHeader('content-type', 'text/plain; charset=utf-8');
+      res.setHeader('cache-control', 'no-store');
+      if (!ready && req.httpVersionMajor < 2) res.setHeader('connection', 'close');
+      res.end(ready ? 'ready\n' : 'shutting down\n');
+    };
     warmUpShutdownPath();
+  }
+
+  /**
+   * `server.close()`, called by anyone (NestJS's `app.close()`, Fastify, user code), starts the same
+   * graceful shutdown as `shutdown()` and calls its callback once the drain has finished, as Node
+   * would once every connection is gone. A `close()` during a shutdown joins it. A server that is
+   * not serving gets Node's own `close()` (its callback receives `ERR_SERVER_NOT_RUNNING`).
+   */
+  private observeClose(server: NetServer): void {
+    const lifecycle = this.lifecycle;
+    const wait = (): Promise<ShutdownResult> => this.wait();
+    replaceMethod(server, 'close', (close) =>
+      function gracefulClose(this: NetServer, callback?: (error?: Error) => void): NetServer {
+        if (lifecycle.phase === 'stopped') return close.call(this, callback);
+        const done = wait();
+        if (typeof callback === 'function') void done.then(() => callback());
+        lifecycle.shutdown();
+        return this;
+      },
+    );
   }
 
   /**
