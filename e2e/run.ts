@@ -19,10 +19,11 @@ import type { Scenario, Settings } from './scenario';
 
 const scenarios: readonly Scenario[] = [haproxyScenario, clusterScenario, fetchScenario, h2loadScenario];
 
-const usage = `usage: npm run e2e -- [--short] [--only=${scenarios.map((s) => s.name).join('|')}]... [--drain-delay=MS] [--trials=N]`;
+const usage = `usage: npm run e2e -- [--short] [--only=${scenarios.map((s) => s.name).join('|')}]... [--drain-delay=MS] [--trials=N] [--mode=idle|saturated]`;
 
-function parseFlags(argv: readonly string[]): { settings: Settings; only: Set<string> } {
+function parseFlags(argv: readonly string[]): { settings: Settings; only: Set<string>; runModes: ReadonlyArray<(typeof modes)[number]> } {
   const only = new Set<string>();
+  let runModes: ReadonlyArray<(typeof modes)[number]> = modes;
   let short = false;
   let trials: number | undefined;
   let drainDelay: number | undefined;
@@ -36,6 +37,11 @@ function parseFlags(argv: readonly string[]): { settings: Settings; only: Set<st
     if (arg === '--short') short = true;
     else if (flag === '--trials') trials = count(flag, value, 1, 100);
     else if (flag === '--drain-delay') drainDelay = count(flag, value, 0, 60_000);
+    else if (flag === '--mode') {
+      const mode = modes.find((m) => m === value);
+      if (mode === undefined) throw new Error(`--mode must be one of ${modes.join(', ')}, got "${value}"`);
+      runModes = [mode];
+    }
     else if (flag === '--only') {
       for (const name of value.split(',').filter(Boolean)) {
         if (!scenarios.some((scenario) => scenario.name === name)) throw new Error(`--only: no scenario "${name}"`);
@@ -43,7 +49,7 @@ function parseFlags(argv: readonly string[]): { settings: Settings; only: Set<st
       }
     } else throw new Error(`unknown argument "${arg}"`);
   }
-  return { settings: { short, trials, drainDelay }, only };
+  return { settings: { short, trials, drainDelay }, only, runModes };
 }
 
 async function runOne(scenario: Scenario, mode: (typeof modes)[number], settings: Settings): Promise<ScenarioReport> {
@@ -66,7 +72,7 @@ async function main(): Promise<number> {
     console.error(`e2e: ${errorMessage(error)}\n${usage}`);
     return 2;
   }
-  const { settings, only } = parsed;
+  const { settings, only, runModes } = parsed;
   const runStarted = Date.now();
   let passed = 0;
   let failed = 0;
@@ -77,7 +83,7 @@ async function main(): Promise<number> {
       console.log(`\nskip: ${scenario.name} not installed (${scenario.needs.install})`);
       continue;
     }
-    for (const mode of modes) {
+    for (const mode of runModes) {
       const started = Date.now();
       const report = await runOne(scenario, mode, settings);
       const seconds = ((Date.now() - started) / 1000).toFixed(1);

@@ -160,4 +160,56 @@ describe('drain', () => {
       expectObservable(result$).toBe('100ms (r|)', { r: report({ outcome: 'deadline', killed: 1, hijacked: 1 }) });
     });
   });
+
+  it('does not end as drained before the listener is really closed, and counts what it accepted meanwhile', () => {
+    testScheduler.run(({ hot, cold, expectObservable, flush }) => {
+      const changes$ = hot<ConnectionChange>('3ms a 1ms x 3ms b', {
+        a: change(9, 'new'),
+        x: change(9, 'active', 'new'),
+        b: change(9, 'closed', 'active'),
+      });
+      const host = fakeHost(changes$);
+      const listenerClosed$ = cold('5ms c');
+      const calls: string[] = [];
+      const actions = {
+        ...host,
+        stopAccepting: (closed: () => void) => {
+          calls.push('stopAccepting');
+          listenerClosed$.subscribe(() => {
+            calls.push('listener closed');
+            closed();
+          });
+        },
+      };
+      expectObservable(drain([], host.changes$, NEVER, options({ idleLinger: 1000 }), actions)).toBe('9ms (r|)', {
+        r: report({ drained: 1 }),
+      });
+      flush();
+      expect(calls).to.deep.equal(['stopAccepting', 'listener closed']);
+    });
+  });
+
+  it('serves a connection asked to close that turns out to have a request (it reports active), and counts it drained', () => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
+      // The Node side answers closeIdle later: here a request was read before it could close.
+      const changes$ = hot<ConnectionChange>('2ms a 7ms b', { a: change(1, 'active', 'idle'), b: change(1, 'closed', 'active') });
+      const host = fakeHost(changes$, [idle(1)]);
+      const actions = { ...host, closeIdle: (ids: readonly number[]) => host.calls.push(`closeIdle ${ids.join(',')}`) };
+      expectObservable(drain(host.open, host.changes$, NEVER, options(), actions)).toBe('10ms (r|)', { r: report({ drained: 1 }) });
+      flush();
+      expect(host.calls).to.deep.equal(['closeIdle 1', 'stopAccepting']);
+    });
+  });
+
+  it('waits for a connection the Node side refuses to close (a head arriving), and kills it at the deadline', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      const host = fakeHost(NEVER, [{ id: 3, state: 'new', idleSince: 0 }]);
+      host.busy.add(3);
+      expectObservable(drain(host.open, host.changes$, NEVER, options(), host)).toBe('100ms (r|)', {
+        r: report({ outcome: 'deadline', killed: 1 }),
+      });
+      flush();
+      expect(host.calls).to.deep.equal(['closeIdle 3', 'stopAccepting', 'destroy 3']);
+    });
+  });
 });
