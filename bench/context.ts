@@ -139,12 +139,20 @@ export class BenchContext {
     }
   }
 
-  /** Starts a server process for `system`, runs `use`, and always kills the process afterwards. */
-  async withServer<T>(system: string, config: Omit<ServerConfig, 'system' | 'systemOptions'>, use: (server: ServerHandle) => Promise<T>): Promise<T> {
+  /**
+   * Starts a server process for `system`, runs `use`, and always kills the process afterwards.
+   * `rxDefaults` are rx-graceful options for this scenario; `--rx-*` flags override them.
+   */
+  async withServer<T>(
+    system: string,
+    config: Omit<ServerConfig, 'system' | 'systemOptions'>,
+    use: (server: ServerHandle) => Promise<T>,
+    rxDefaults: Readonly<Record<string, unknown>> = {},
+  ): Promise<T> {
     const full: ServerConfig = {
       ...config,
       system,
-      systemOptions: system.startsWith('rx-graceful') ? this.settings.rxOptions : {},
+      systemOptions: system.startsWith('rx-graceful') ? { ...rxDefaults, ...this.settings.rxOptions } : {},
     };
     const peer: ServerPeer = ChildPeer.start(`server ${system}`, 'server.ts', [JSON.stringify(full)], this.cpus?.server ?? null);
     try {

@@ -134,7 +134,8 @@ idle, and a server that shuts down has to close it. A client may write its next 
 server closes the connection; that request crosses the close on the wire, the server never reads it, and the
 client sees the connection end (ECONNRESET, EPIPE or a bare close) with no response. RFC 9112 §9.3.1 lets the
 client retry such a request, since the server never processed it. rx-graceful narrows the window as far as the
-protocol allows: an idle connection is closed only after it has been idle for idleLinger (25 ms by default), and
-if a byte of a request has arrived meanwhile, the request is served with Connection: close instead; a request
+protocol allows: an idle connection lingers for idleLinger (1000 ms by default) from the drain's start, and is
+closed only once the process has read what the kernel holds for it; a request that arrived is served with
+Connection: close instead; a request
 sent after a response that announced close is never processed (RFC 9112 §9.6), so it is a reset, never a loss.
 Over HTTP/2, GOAWAY tells the client which streams were not processed (RFC 9113 §6.8): those count as resets.`;

@@ -63,7 +63,7 @@ async function main(): Promise<number> {
     `node ${process.version}, 100 keep-alive clients on 127.0.0.1 (HTTP/2: 10 sessions × 10 stream loops), handlers 0–200 ms, timeout 5000 ms, ` +
       `shutdown ${flags.quick ? '0.2–1 s' : '0.5–4 s'} after the first request, ` +
       (flags.thinkMaxMs > 0 ? `clients pause 0–${flags.thinkMaxMs} ms between requests, ` : 'requests back to back, ') +
-      `idleLinger ${flags.idleLinger === undefined ? 'default (25 ms)' : `${flags.idleLinger} ms`}\n`,
+      `idleLinger ${flags.idleLinger === undefined ? 'default (1000 ms)' : `${flags.idleLinger} ms`}\n`,
   );
 
   const all: TrialResult[] = [];

@@ -63,6 +63,9 @@ async function runIdleTrials(context: BenchContext, size: number): Promise<IdleT
           await Promise.all(parts.map(({ load }) => load.call('release', {}, 10_000)));
         }
       },
+      // B is the cost of closing idle connections, not of the linger (whose default is chosen by
+      // what pooled clients see: npm run e2e -- --only=fetch).
+      { idleLinger: 0 },
     );
   });
   return trials;
