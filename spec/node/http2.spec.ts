@@ -99,6 +99,25 @@ describe('GracefulServer over HTTP/2', function () {
         expect(await graceful.wait()).to.include({ killed: 0, closedIdle: 1 });
       });
 
+      it('sends GOAWAY to an idle session when the shutdown begins, so a client that keeps opening streams cannot hold the drain', async () => {
+        const { graceful, connect } = await start(make, url, 3000);
+        const client = connect();
+        await request(client, '/warm-up');
+        await waitForValue(graceful.state$, (s) => s.idle === 1, 2000, 'the session idle');
+        graceful.shutdown();
+        // A busy client: a new stream as soon as the last one ends, for at most 2 s or 500 streams.
+        const loopEnds = Date.now() + 2000;
+        let answered = 0;
+        for (let i = 0; i < 500 && Date.now() < loopEnds; i++) {
+          const result = await request(client, `/loop-${i}`);
+          if (result.error !== undefined) break;
+          answered++;
+        }
+        const result = await graceful.wait();
+        expect(result, `${answered} streams answered after the shutdown`).to.include({ killed: 0, timedOut: false });
+        expect(result.durationMs).to.be.below(2500);
+      });
+
       it('lets a 500 ms stream finish after a two-step GOAWAY, then refuses new streams through the protocol', async () => {
         const { graceful, connect, ran } = await start(make, url);
         const client = connect();

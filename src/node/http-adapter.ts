@@ -153,9 +153,10 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
 
   beginShutdown(): void {
     this.closing = true;
-    // A short period on purpose: a ref'd interval of 2^30 ms stalled other timers of the process
-    // (handlers' setTimeout) in HTTP/2 stress trials on Node 20.20; a wake-up a second costs nothing.
-    this.hold = setInterval(() => undefined, 1000);
+    this.hold = setInterval(() => undefined, 1000); // any ref'd handle would do; this one costs a wake-up a second
+    // HTTP/2 has no `Connection: close`: every session is told now (GOAWAY) to open no new stream,
+    // or a busy client would keep one session active for the whole drain.
+    for (const c of this.sessions.values()) goAway(c.session);
     this.byId = new Map();
     for (const c of this.sockets.values()) {
       this.byId.set(c.id, c);
@@ -166,10 +167,9 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
   /**
    * Refuses newcomers once the loop has accepted the connections the kernel completed before the
    * call: closing a listen socket resets what is still in its accept queue, and those clients may
-   * already have sent their request. Open HTTP/2 sessions with streams get GOAWAY now.
+   * already have sent their request.
    */
   stopAccepting(closed: () => void): void {
-    for (const c of this.sessions.values()) if (c.pending > 0) goAway(c.session);
     this.cancelListenerClose = afterPoll(() => {
       this.cancelListenerClose = undefined;
       this.closeListener();
@@ -333,6 +333,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent> {
     const session = stream.session;
     if (session === undefined) return;
     const c = this.sessions.get(session) ?? this.bindSession(session);
+    if (this.closing) goAway(session); // a session accepted during the shutdown
     c.pending++;
     stream.on('close', c.onStreamClose as () => void); // emitted once; `once` would wrap it per stream
     if (c.pending === 1) this.change(c, 'active');
@@ -486,8 +487,11 @@ function isHttp2Server(server: NetServer): boolean {
  * closed once it is idle (closeIdle), never under open streams: Node's close() with streams
  * still sending has been seen to stall a session (nodejs/node#57809 is of that family).
  */
+const wentAway = new WeakSet<Http2Session>();
+
 function goAway(session: Http2Session | undefined): void {
-  if (session === undefined || session.closed || session.destroyed) return;
+  if (session === undefined || session.closed || session.destroyed || wentAway.has(session)) return;
+  wentAway.add(session);
   session.goaway(http2Constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
   const finalGoAway = (): void => {
     if (!session.closed && !session.destroyed) session.goaway(http2Constants.NGHTTP2_NO_ERROR, 0);
