@@ -470,20 +470,23 @@ describe('readinessProbe(req, res)', function () {
     const graceful = new GracefulServer(server, { timeout: 5000, drainDelay: 300 });
     server.on('request', graceful.readinessProbe);
     const port = portOf(await graceful.listen(loopback));
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    cleanup.push(() => session.destroy());
-    const status = (): Promise<number> =>
-      new Promise((resolve, reject) => {
+    // A prober opens a session per probe: the one in use at the shutdown is told GOAWAY.
+    const probe = (): Promise<{ status: number; connection: unknown }> => {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      cleanup.push(() => session.destroy());
+      return new Promise((resolve, reject) => {
         const stream = session.request({ ':path': '/ready' });
-        stream.on('response', (headers) => resolve(Number(headers[':status'])));
+        stream.on('response', (headers) => resolve({ status: Number(headers[':status']), connection: headers['connection'] }));
         stream.on('error', reject);
+        stream.on('close', () => session.close());
         stream.resume();
         stream.end();
       });
-    expect(await status()).to.equal(200);
+    };
+    expect(await probe()).to.deep.equal({ status: 200, connection: undefined });
     graceful.shutdown();
-    expect(await status()).to.equal(503);
-    session.close();
+    expect(await probe()).to.deep.equal({ status: 503, connection: undefined });
     await graceful.wait();
   });
+
 });
