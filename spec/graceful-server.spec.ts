@@ -30,14 +30,23 @@ describe('GracefulServer over real sockets (HTTP/1.1 on 127.0.0.1)', function ()
     return { ...made, ...(await serveForTest(made.server, { timeout: 5000, ...options }, cleanup)) };
   }
 
-  it('finishes at once with zero connections: wait() settles within a few milliseconds', async () => {
+  it('finishes at once with zero connections: wait() settles within two turns of the event loop', async () => {
     const { graceful } = await start();
-    const started = process.hrtime.bigint();
+    // Counted in turns, not ms: the listener closes after one poll phase (the accept queue), and
+    // nothing else may hold the drain, however loaded the machine is.
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      if (!counting) return;
+      turns++;
+      setImmediate(count);
+    };
+    setImmediate(count);
     graceful.shutdown();
     const result = await graceful.wait();
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    counting = false;
     expect(result).to.include({ killed: 0, timedOut: false });
-    expect(ms).to.be.below(20);
+    expect(turns).to.be.at.most(2);
   });
 
   it('closes 50 idle keep-alive sockets and drains far below the keep-alive timeout', async () => {

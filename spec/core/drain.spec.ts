@@ -1,18 +1,30 @@
 import { expect } from 'chai';
 import { NEVER, Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { drain, DrainOptions, DrainReport, TrackedConnection } from '../../src/core/drain';
+import { drain, DrainActions, DrainOptions, openBooks, settle, ShutdownResult, step, TrackedConnection } from '../../src/core/drain';
 import type { ConnectionChange } from '../../src/core/state';
 import { change, countingScheduler, fakeHost } from '../support/fake-host';
 
-const report = (r: Partial<DrainReport> = {}): DrainReport => ({
-  outcome: 'drained',
+/** The result a drain emits at `frame` (its duration), ended by `outcome`. */
+const report = (frame: number, { outcome = 'drained', ...r }: Partial<ShutdownResult> & { outcome?: 'drained' | 'deadline' | 'forced' } = {}): ShutdownResult => ({
   killed: 0,
+  timedOut: outcome === 'deadline',
+  forced: outcome === 'forced',
+  durationMs: frame,
   closedIdle: 0,
   drained: 0,
   hijacked: 0,
   ...r,
 });
+
+/** The drain of `open` over `changes$`, carried out by `actions`. */
+const drainOf = (
+  open: Iterable<TrackedConnection>,
+  changes$: Observable<ConnectionChange>,
+  options: DrainOptions,
+  actions: DrainActions,
+  force$: Observable<unknown> = NEVER,
+): Observable<ShutdownResult> => drain({ connections: open, changes$, force$, options, actions });
 
 describe('drain', () => {
   let testScheduler: TestScheduler;
@@ -31,11 +43,11 @@ describe('drain', () => {
     changes$: Observable<ConnectionChange>,
     o: Partial<DrainOptions> = {},
     force$: Observable<unknown> = NEVER,
-  ): { result$: Observable<DrainReport>; calls: string[] } {
+  ): { result$: Observable<ShutdownResult>; calls: string[] } {
     const host = fakeHost(changes$, open);
     const calls = host.calls;
     const actions = { ...host, stopAccepting: (closed: () => void) => closed() }; // the lifecycle specs cover it
-    return { result$: drain(open, host.changes$, force$, options(o), actions), calls };
+    return { result$: drainOf(open, host.changes$, options(o), actions, force$), calls };
   }
 
   const active = (id: number): TrackedConnection => ({ id, state: 'active', idleSince: 0 });
@@ -43,7 +55,7 @@ describe('drain', () => {
 
   it('ends at once with killed 0 when there is no connection', () => {
     testScheduler.run(({ expectObservable }) => {
-      expectObservable(run([], NEVER).result$).toBe('(r|)', { r: report() });
+      expectObservable(run([], NEVER).result$).toBe('(r|)', { r: report(0) });
     });
   });
 
@@ -52,8 +64,8 @@ describe('drain', () => {
       const { scheduler, pending } = countingScheduler(testScheduler);
       const changes$ = hot('10ms a 19ms b', { a: change(1, 'closed', 'active'), b: change(2, 'closed', 'active') });
       const host = fakeHost(changes$);
-      const result$ = drain([active(1), active(2)], changes$, NEVER, options({ scheduler }), host);
-      expectObservable(result$).toBe('30ms (r|)', { r: report({ drained: 2 }) });
+      const result$ = drainOf([active(1), active(2)], changes$, options({ scheduler }), host);
+      expectObservable(result$).toBe('30ms (r|)', { r: report(30, { drained: 2 }) });
       flush();
       expect(testScheduler.now()).to.equal(30);
       expect(pending()).to.equal(0);
@@ -63,7 +75,7 @@ describe('drain', () => {
   it('destroys three survivors at frame 100 when the timeout wins the race, and kills 3', () => {
     testScheduler.run(({ expectObservable, flush }) => {
       const { result$, calls } = run([active(1), active(2), active(3)], NEVER);
-      expectObservable(result$).toBe('100ms (r|)', { r: report({ outcome: 'deadline', killed: 3 }) });
+      expectObservable(result$).toBe('100ms (r|)', { r: report(100, { outcome: 'deadline', killed: 3 }) });
       flush();
       expect(calls).to.deep.equal(['destroy 1,2,3']);
     });
@@ -72,14 +84,14 @@ describe('drain', () => {
   it('never times out with timeout 0', () => {
     testScheduler.run(({ hot, expectObservable }) => {
       const changes$ = hot('10s a', { a: change(1, 'closed', 'active') });
-      expectObservable(run([active(1)], changes$, { timeout: 0 }).result$).toBe('10s (r|)', { r: report({ drained: 1 }) });
+      expectObservable(run([active(1)], changes$, { timeout: 0 }).result$).toBe('10s (r|)', { r: report(10000, { drained: 1 }) });
     });
   });
 
   it('closes idle connections at once with idleLinger 0, and counts them as closed idle', () => {
     testScheduler.run(({ expectObservable, flush }) => {
       const { result$, calls } = run([idle(1)], NEVER);
-      expectObservable(result$).toBe('(r|)', { r: report({ closedIdle: 1 }) });
+      expectObservable(result$).toBe('(r|)', { r: report(0, { closedIdle: 1 }) });
       flush();
       expect(calls).to.deep.equal(['closeIdle 1']);
     });
@@ -89,7 +101,7 @@ describe('drain', () => {
     testScheduler.run(({ hot, expectObservable, flush }) => {
       const changes$ = hot('20ms a', { a: change(1, 'idle', 'active') });
       const { result$, calls } = run([active(1)], changes$, { idleLinger: 30 });
-      expectObservable(result$).toBe('50ms (r|)', { r: report({ drained: 1 }) });
+      expectObservable(result$).toBe('50ms (r|)', { r: report(50, { drained: 1 }) });
       flush();
       expect(calls).to.deep.equal(['closeIdle 1']);
     });
@@ -103,7 +115,7 @@ describe('drain', () => {
       testScheduler.schedule(() => seen.push([...calls]), 24);
       testScheduler.schedule(() => seen.push([...calls]), 29);
       testScheduler.schedule(() => seen.push([...calls]), 31);
-      expectObservable(result$).toBe('30ms (r|)', { r: report({ closedIdle: 2 }) });
+      expectObservable(result$).toBe('30ms (r|)', { r: report(30, { closedIdle: 2 }) });
       flush();
       expect(seen).to.deep.equal([[], ['closeIdle 1'], ['closeIdle 1', 'closeIdle 2']]);
     });
@@ -113,7 +125,7 @@ describe('drain', () => {
     testScheduler.run(({ hot, expectObservable, flush }) => {
       const changes$ = hot('5ms a 9ms b', { a: change(1, 'active', 'idle'), b: change(1, 'closed', 'active') });
       const { result$, calls } = run([idle(1)], changes$, { idleLinger: 25 });
-      expectObservable(result$).toBe('15ms (r|)', { r: report({ drained: 1 }) });
+      expectObservable(result$).toBe('15ms (r|)', { r: report(15, { drained: 1 }) });
       flush();
       expect(calls).to.deep.equal([]);
     });
@@ -124,15 +136,15 @@ describe('drain', () => {
       const changes$: Observable<ConnectionChange> = NEVER;
       const host = fakeHost(changes$, [{ id: 7, state: 'new', idleSince: 0 }]);
       host.busy.add(7);
-      const result$ = drain(host.open, changes$, NEVER, options(), host);
-      expectObservable(result$).toBe('100ms (r|)', { r: report({ outcome: 'deadline', killed: 1 }) });
+      const result$ = drainOf(host.open, changes$, options(), host);
+      expectObservable(result$).toBe('100ms (r|)', { r: report(100, { outcome: 'deadline', killed: 1 }) });
     });
   });
 
   it('closes an idle survivor at the deadline as idle, not as killed', () => {
     testScheduler.run(({ expectObservable, flush }) => {
       const { result$, calls } = run([idle(1), active(2)], NEVER, { idleLinger: 500 });
-      expectObservable(result$).toBe('100ms (r|)', { r: report({ outcome: 'deadline', killed: 1, closedIdle: 1 }) });
+      expectObservable(result$).toBe('100ms (r|)', { r: report(100, { outcome: 'deadline', killed: 1, closedIdle: 1 }) });
       flush();
       expect(calls).to.deep.equal(['closeIdle 1', 'destroy 2']);
     });
@@ -142,7 +154,7 @@ describe('drain', () => {
     testScheduler.run(({ hot, expectObservable }) => {
       const force$ = hot('40ms f');
       expectObservable(run([active(1), active(2)], NEVER, {}, force$).result$).toBe('40ms (r|)', {
-        r: report({ outcome: 'forced', killed: 2 }),
+        r: report(40, { outcome: 'forced', killed: 2 }),
       });
     });
   });
@@ -150,14 +162,14 @@ describe('drain', () => {
   it('does not wait for hijacked connections by default, but counts those open at the start', () => {
     testScheduler.run(({ expectObservable }) => {
       const result$ = run([{ id: 1, state: 'hijacked', idleSince: 0 }], NEVER).result$;
-      expectObservable(result$).toBe('(r|)', { r: report({ hijacked: 1 }) });
+      expectObservable(result$).toBe('(r|)', { r: report(0, { hijacked: 1 }) });
     });
   });
 
   it('waits for hijacked connections with waitForHijacked, and kills them at the deadline', () => {
     testScheduler.run(({ expectObservable }) => {
       const result$ = run([{ id: 1, state: 'hijacked', idleSince: 0 }], NEVER, { waitForHijacked: true }).result$;
-      expectObservable(result$).toBe('100ms (r|)', { r: report({ outcome: 'deadline', killed: 1, hijacked: 1 }) });
+      expectObservable(result$).toBe('100ms (r|)', { r: report(100, { outcome: 'deadline', killed: 1, hijacked: 1 }) });
     });
   });
 
@@ -181,8 +193,8 @@ describe('drain', () => {
           });
         },
       };
-      expectObservable(drain([], host.changes$, NEVER, options({ idleLinger: 1000 }), actions)).toBe('9ms (r|)', {
-        r: report({ drained: 1 }),
+      expectObservable(drainOf([], host.changes$, options({ idleLinger: 1000 }), actions)).toBe('9ms (r|)', {
+        r: report(9, { drained: 1 }),
       });
       flush();
       expect(calls).to.deep.equal(['stopAccepting', 'listener closed']);
@@ -195,7 +207,7 @@ describe('drain', () => {
       const changes$ = hot<ConnectionChange>('2ms a 7ms b', { a: change(1, 'active', 'idle'), b: change(1, 'closed', 'active') });
       const host = fakeHost(changes$, [idle(1)]);
       const actions = { ...host, closeIdle: (ids: readonly number[]) => host.calls.push(`closeIdle ${ids.join(',')}`) };
-      expectObservable(drain(host.open, host.changes$, NEVER, options(), actions)).toBe('10ms (r|)', { r: report({ drained: 1 }) });
+      expectObservable(drainOf(host.open, host.changes$, options(), actions)).toBe('10ms (r|)', { r: report(10, { drained: 1 }) });
       flush();
       expect(host.calls).to.deep.equal(['closeIdle 1', 'stopAccepting']);
     });
@@ -205,11 +217,60 @@ describe('drain', () => {
     testScheduler.run(({ expectObservable, flush }) => {
       const host = fakeHost(NEVER, [{ id: 3, state: 'new', idleSince: 0 }]);
       host.busy.add(3);
-      expectObservable(drain(host.open, host.changes$, NEVER, options(), host)).toBe('100ms (r|)', {
-        r: report({ outcome: 'deadline', killed: 1 }),
+      expectObservable(drainOf(host.open, host.changes$, options(), host)).toBe('100ms (r|)', {
+        r: report(100, { outcome: 'deadline', killed: 1 }),
       });
       flush();
       expect(host.calls).to.deep.equal(['closeIdle 3', 'stopAccepting', 'destroy 3']);
+    });
+  });
+});
+
+describe('step (the drain decisions, no effect)', () => {
+  const open: TrackedConnection[] = [
+    { id: 1, state: 'idle', idleSince: 0 },
+    { id: 2, state: 'active', idleSince: 0 },
+    { id: 3, state: 'new', idleSince: 5 },
+  ];
+
+  it('asks to close every idle connection and then to stop accepting when the drain begins with no linger', () => {
+    const books = openBooks(open, { idleLinger: 0, waitForHijacked: false });
+    expect(step(books, { type: 'begin' }, 10)).to.deep.equal([{ type: 'closeIdle', ids: [1, 3] }, { type: 'stopAccepting' }]);
+    expect(books.lingerAt).to.equal(Infinity);
+  });
+
+  it('lets idle connections linger from the drain beginning, and closes them when the linger is over', () => {
+    const books = openBooks(open, { idleLinger: 50, waitForHijacked: false });
+    expect(step(books, { type: 'begin' }, 10)).to.deep.equal([{ type: 'stopAccepting' }]);
+    expect(books.lingerAt).to.equal(60);
+    expect(step(books, { type: 'lingerOver' }, 60)).to.deep.equal([{ type: 'closeIdle', ids: [1, 3] }]);
+    expect(books.lingerAt).to.equal(Infinity);
+  });
+
+  it('finishes as drained only once the listener is closed and the books are empty', () => {
+    const books = openBooks([{ id: 1, state: 'active', idleSince: 0 }], { idleLinger: 0, waitForHijacked: false });
+    step(books, { type: 'begin' }, 0);
+    expect(step(books, { type: 'change', change: { id: 1, state: 'closed', previous: 'active' } }, 5)).to.deep.equal([]);
+    const [last] = step(books, { type: 'listenerClosed' }, 6);
+    expect(last).to.deep.include({ type: 'finish' });
+    expect(books.finished).to.equal(true);
+    expect(step(books, { type: 'end', outcome: 'deadline' }, 7), 'nothing after the end').to.deep.equal([]);
+  });
+
+  it('at the deadline, hands idle connections to close now and survivors to destroy, and settles the counts', () => {
+    const books = openBooks(open, { idleLinger: 1000, waitForHijacked: false });
+    step(books, { type: 'begin' }, 0);
+    const [command] = step(books, { type: 'end', outcome: 'deadline' }, 100);
+    if (command?.type !== 'finish') throw new Error(`expected a finish, got ${JSON.stringify(command)}`);
+    expect(command.finish).to.deep.include({ survivors: [2], idle: [{ id: 1, worked: false }, { id: 3, worked: false }] });
+    expect(settle(command.finish, new Set([3]), 100)).to.deep.equal({
+      killed: 2,
+      timedOut: true,
+      forced: false,
+      durationMs: 100,
+      closedIdle: 1,
+      drained: 0,
+      hijacked: 0,
     });
   });
 });

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { NEVER } from 'rxjs';
 import { distinctUntilChanged, map } from 'rxjs/operators';
 import { TestScheduler } from 'rxjs/testing';
-import { Lifecycle, LifecycleOptions, ShutdownResult } from '../../src/core/lifecycle';
+import { DrainOptions, Lifecycle, ShutdownResult } from '../../src/core/lifecycle';
 import type { ConnectionChange, ServerState } from '../../src/core/state';
 import { change, fakeHost, FakeHost } from '../support/fake-host';
 
@@ -25,7 +25,7 @@ describe('Lifecycle', () => {
     });
   });
 
-  function lifecycle(host: FakeHost, o: Partial<LifecycleOptions> = {}): Lifecycle {
+  function lifecycle(host: FakeHost, o: Partial<DrainOptions> = {}): Lifecycle {
     return new Lifecycle(host, {
       timeout: 100,
       drainDelay: 0,

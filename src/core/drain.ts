@@ -1,5 +1,5 @@
-import { defer, merge, NEVER, Observable, of, race, SchedulerLike, Subject, Subscription, timer } from 'rxjs';
-import { filter, finalize, ignoreElements, map, switchMap, take, tap } from 'rxjs/operators';
+import { BehaviorSubject, defer, merge, NEVER, Observable, of, SchedulerLike, Subject, timer } from 'rxjs';
+import { distinctUntilChanged, filter, map, scan, switchMap, take, tap } from 'rxjs/operators';
 import { ConnectionChange, ConnState, isTracked } from './state';
 
 /** A connection as the drain first sees it: its id, its state, and since when it has been idle. */
@@ -10,7 +10,7 @@ export interface TrackedConnection {
   readonly idleSince: number;
 }
 
-/** How a shutdown behaves. Every number is in milliseconds of the scheduler's clock. */
+/** How shutdowns behave. Every number is in milliseconds of the scheduler's clock. */
 export interface DrainOptions {
   /** Survivors are destroyed this long after the drain begins; 0 means never. */
   readonly timeout: number;
@@ -24,12 +24,24 @@ export interface DrainOptions {
   /** Hijacked connections hold the drain, and are destroyed and counted at the deadline. */
   readonly waitForHijacked: boolean;
   readonly scheduler: SchedulerLike;
-  /**
-   * Scheduler time at which the shutdown was asked for (default: when the drain is subscribed).
-   * The delay ends at `startedAt + drainDelay` and the deadline falls at that plus `timeout`, on
-   * the clock, however long the set-up between the call and the subscription took.
-   */
-  readonly startedAt?: number;
+}
+
+/** The result of one finished shutdown. Durations are in milliseconds of the scheduler's clock. */
+export interface ShutdownResult {
+  /** Connections destroyed with work in progress by the deadline or by `force()`. */
+  readonly killed: number;
+  /** The deadline (`timeout`) ended the drain. */
+  readonly timedOut: boolean;
+  /** `force()` ended the shutdown. */
+  readonly forced: boolean;
+  /** From the call that started the shutdown to its end, pre-drain delay included. */
+  readonly durationMs: number;
+  /** Connections closed with no work in progress. */
+  readonly closedIdle: number;
+  /** Connections that had work in progress during the shutdown, finished it, then closed. */
+  readonly drained: number;
+  /** Hijacked connections open when the drain began (after any delay). */
+  readonly hijacked: number;
 }
 
 /** What the drain asks the Node side to do. Ids are the ones in `TrackedConnection.id`. */
@@ -56,19 +68,57 @@ export interface DrainActions {
   destroy(ids: readonly number[]): void;
 }
 
-/** Which contender of the race ended the drain. */
+/** One shutdown, as `drain()` needs it. */
+export interface DrainInput {
+  /** The connections open when the shutdown was asked for. */
+  readonly connections: Iterable<TrackedConnection>;
+  /** Every later change of every connection; hot. */
+  readonly changes$: Observable<ConnectionChange>;
+  /** Its first value ends the shutdown now (`force()`). */
+  readonly force$: Observable<unknown>;
+  readonly options: DrainOptions;
+  /**
+   * Scheduler time at which the shutdown was asked for (default: when the drain is subscribed).
+   * The delay ends at `startedAt + drainDelay` and the deadline falls at that plus `timeout`, on
+   * the clock, however long the set-up between the call and the subscription took.
+   */
+  readonly startedAt?: number;
+  readonly actions: DrainActions;
+}
+
+/** Which contender ended the drain. */
 export type DrainOutcome = 'drained' | 'deadline' | 'forced';
 
-/** The books of one shutdown, once it has ended. */
-export interface DrainReport {
+/** What happens to the books of a shutdown. */
+export type DrainEvent =
+  | { readonly type: 'change'; readonly change: ConnectionChange }
+  /** The pre-drain delay is over (at once without one): the drain begins. */
+  | { readonly type: 'begin' }
+  | { readonly type: 'listenerClosed' }
+  /** The Node side would not close these as idle: they have work in progress. */
+  | { readonly type: 'refused'; readonly ids: readonly number[] }
+  /** The earliest linger end in the books has come. */
+  | { readonly type: 'lingerOver' }
+  | { readonly type: 'end'; readonly outcome: 'deadline' | 'forced' };
+
+/** What the books ask the edge to carry out. */
+export type DrainCommand =
+  | { readonly type: 'stopAccepting' }
+  | { readonly type: 'closeIdle'; readonly ids: readonly number[] }
+  | { readonly type: 'finish'; readonly finish: Finish };
+
+/**
+ * The last command of a shutdown: close `idle` now (counted as closed idle, or as drained if they
+ * worked, unless the Node side refuses them), destroy and count `survivors`.
+ */
+export interface Finish {
   readonly outcome: DrainOutcome;
-  /** Destroyed by the deadline or by force with work in progress. */
-  readonly killed: number;
-  /** Closed with no work in progress. */
+  readonly idle: ReadonlyArray<{ readonly id: number; readonly worked: boolean }>;
+  readonly survivors: readonly number[];
+  /** Forced during the delay: the listener was never told to stop. */
+  readonly stopAccepting: boolean;
   readonly closedIdle: number;
-  /** Had work in progress during the shutdown, finished it, then closed. */
   readonly drained: number;
-  /** Hijacked connections open when the drain began (after any delay). */
   readonly hijacked: number;
 }
 
@@ -79,258 +129,304 @@ interface Entry {
   worked: boolean;
   /** The Node side refused to close it as idle: work is arriving or still being flushed. */
   busy: boolean;
-  /** Asked to close as idle; the host has not said yet whether it closed or a request came. */
+  /** Asked to close as idle; the Node side has not said yet whether it closed or a request came. */
   closing: boolean;
 }
 
 /**
- * One shutdown: an optional pre-drain delay (`race(timer(drainDelay), force$)`), then the drain,
- * `race(allClosed$, timer(timeout, scheduler), force$)`, after which the survivors are destroyed
- * and counted. The books open on subscription, so that every connection that closes during the
- * shutdown, delay included, is counted once. Once the drain begins, every idle connection is asked
- * to close when it has been idle for `idleLinger` within the drain; the drain ends on the last
- * close itself, never on a poll, and with no connection as soon as the listener is closed. Emits
- * one `DrainReport`, then completes.
+ * The books of one shutdown: who is still open and how each one that left is counted. Owned by
+ * one drain and changed only by `step`.
+ */
+export interface Books {
+  readonly idleLinger: number;
+  readonly waitForHijacked: boolean;
+  readonly entries: Map<number, Entry>;
+  /** Hijacked connections still open (the drain waits for them only with `waitForHijacked`). */
+  readonly hijacked: Set<number>;
+  hijackedAtDrain: number;
+  draining: boolean;
+  /** Scheduler time at which the drain began: no idle connection lingers from earlier than this. */
+  drainBeganAt: number;
+  listenerClosed: boolean;
+  /** The earliest time at which a lingering connection is due to close (Infinity: none). */
+  lingerAt: number;
+  closedIdle: number;
+  drained: number;
+  finished: boolean;
+}
+
+/** Opens the books of a shutdown on the connections open when it was asked for. */
+export function openBooks(connections: Iterable<TrackedConnection>, options: Pick<DrainOptions, 'idleLinger' | 'waitForHijacked'>): Books {
+  const books: Books = {
+    idleLinger: options.idleLinger,
+    waitForHijacked: options.waitForHijacked,
+    entries: new Map(),
+    hijacked: new Set(),
+    hijackedAtDrain: 0,
+    draining: false,
+    drainBeganAt: 0,
+    listenerClosed: false,
+    lingerAt: Infinity,
+    closedIdle: 0,
+    drained: 0,
+    finished: false,
+  };
+  for (const connection of connections) track(books, connection);
+  return books;
+}
+
+/**
+ * One decision of the drain: applies `event` at scheduler time `now` to the books and says what
+ * the Node side must do. It changes nothing but the books it is given, and performs no effect.
  *
  * @example
- * drain(snapshot, changes$, force$, { timeout: 10_000, drainDelay: 0, idleLinger: 25,
- *   waitForHijacked: false, scheduler: asyncScheduler }, actions)
- *   .subscribe((report) => console.log(report.killed));
+ * const books = openBooks(open, options);
+ * step(books, { type: 'begin' }, 0); // [{ type: 'closeIdle', ids: [...] }, { type: 'stopAccepting' }]
  */
-export function drain(
-  connections: Iterable<TrackedConnection>,
-  changes$: Observable<ConnectionChange>,
-  force$: Observable<unknown>,
-  options: DrainOptions,
-  actions: DrainActions,
-): Observable<DrainReport> {
+export function step(books: Books, event: DrainEvent, now: number): DrainCommand[] {
+  if (books.finished) return [];
+  const commands: DrainCommand[] = [];
+  switch (event.type) {
+    case 'change':
+      applyChange(books, event.change, now, commands);
+      break;
+    case 'begin':
+      books.draining = true;
+      books.drainBeganAt = now;
+      books.hijackedAtDrain = books.hijacked.size;
+      closeLingered(books, now, commands);
+      commands.push({ type: 'stopAccepting' });
+      break;
+    case 'listenerClosed':
+      books.listenerClosed = true;
+      break;
+    case 'refused':
+      for (const id of event.ids) {
+        const entry = books.entries.get(id);
+        if (entry === undefined || !entry.closing) continue;
+        entry.closing = false;
+        entry.busy = true;
+        entry.worked = true;
+      }
+      break;
+    case 'lingerOver':
+      closeLingered(books, now, commands);
+      break;
+    case 'end':
+      commands.push(finish(books, event.outcome));
+      return commands;
+  }
+  if (books.draining && books.listenerClosed && books.entries.size === 0) commands.push(finish(books, 'drained'));
+  return commands;
+}
+
+/** The result of a finished shutdown, once the Node side has said which idle ones it refused. */
+export function settle(finished: Finish, refused: ReadonlySet<number>, durationMs: number): ShutdownResult {
+  let { closedIdle, drained } = finished;
+  for (const { id, worked } of finished.idle) {
+    if (refused.has(id)) continue;
+    if (worked) drained++;
+    else closedIdle++;
+  }
+  return {
+    killed: finished.survivors.length + refused.size,
+    timedOut: finished.outcome === 'deadline',
+    forced: finished.outcome === 'forced',
+    durationMs,
+    closedIdle,
+    drained,
+    hijacked: finished.hijacked,
+  };
+}
+
+/**
+ * One shutdown: an optional pre-drain delay, then the drain, `race(allClosed, timer(timeout),
+ * force$)`, after which the survivors are destroyed and counted. Every event (a connection
+ * change, the delay's end, the listener closed, a refusal, the linger's end, the deadline, force)
+ * goes through `step` in one `scan`; the commands it returns are carried out in one `tap`. The
+ * linger is a stream: the books' next linger end, switched to a timer. The drain ends on the last
+ * close itself, never on a poll, and with no connection as soon as the listener is closed. Emits
+ * one `ShutdownResult`, then completes.
+ *
+ * @example
+ * drain({ connections, changes$, force$, actions,
+ *   options: { timeout: 10_000, drainDelay: 0, idleLinger: 1000, waitForHijacked: false, scheduler: asyncScheduler } })
+ *   .subscribe((result) => console.log(result.killed));
+ */
+export function drain({ connections, changes$, force$, options, startedAt, actions }: DrainInput): Observable<ShutdownResult> {
   return defer(() => {
     const { scheduler } = options;
-    const startedAt = options.startedAt ?? scheduler.now();
-    const delayEndsAt = startedAt + options.drainDelay;
-    const until = (at: number): Observable<0> => defer(() => timer(Math.max(0, at - scheduler.now()), scheduler));
-    const ledger = new Ledger(options, actions);
-    for (const connection of connections) ledger.add(connection);
-    const forced$ = force$.pipe(
-      take(1),
-      map((): DrainOutcome => 'forced'),
-    );
+    const startAt = startedAt ?? scheduler.now();
+    const delayEndsAt = startAt + options.drainDelay;
+    const at = (time: number): Observable<0> => defer(() => timer(Math.max(0, time - scheduler.now()), scheduler));
+    const books = openBooks(connections, options);
+    /** What the Node side reports back: the listener closed, connections it refused to close. */
+    const reports = new Subject<DrainEvent>();
+    const lingerAt = new BehaviorSubject(Infinity);
 
-    const books$ = changes$.pipe(
-      tap((change) => ledger.apply(change)),
-      ignoreElements(),
+    const deadline$: Observable<DrainEvent> =
+      options.timeout > 0 ? at(delayEndsAt + options.timeout).pipe(map(() => ({ type: 'end', outcome: 'deadline' }))) : NEVER;
+    const forced$: Observable<DrainEvent> = force$.pipe(
+      take(1),
+      map(() => ({ type: 'end', outcome: 'forced' })),
     );
-    const delay$: Observable<DrainOutcome | undefined> =
-      options.drainDelay > 0
-        ? race(until(delayEndsAt).pipe(map(() => undefined)), forced$).pipe(take(1))
-        : of(undefined);
-    const allClosed$ = merge(
-      ledger.changed$,
-      defer(() => {
-        ledger.begin();
-        return of(undefined);
+    const begin$: Observable<DrainEvent> = (options.drainDelay > 0 ? at(delayEndsAt) : of(0)).pipe(map(() => ({ type: 'begin' })));
+    const lingerOver$: Observable<DrainEvent> = lingerAt.pipe(
+      distinctUntilChanged(),
+      switchMap((time) => (time === Infinity ? NEVER : at(time))),
+      map(() => ({ type: 'lingerOver' })),
+    );
+    const connectionChanges$: Observable<DrainEvent> = changes$.pipe(map((change) => ({ type: 'change', change })));
+
+    let finished: ShutdownResult | undefined;
+    const carryOut = (command: DrainCommand): void => {
+      switch (command.type) {
+        case 'stopAccepting':
+          actions.stopAccepting(() => reports.next({ type: 'listenerClosed' }));
+          break;
+        case 'closeIdle':
+          actions.closeIdle(command.ids, (ids) => reports.next({ type: 'refused', ids }));
+          break;
+        case 'finish': {
+          const { finish: last } = command;
+          if (last.stopAccepting) actions.stopAccepting(() => undefined);
+          const refused = new Set(last.idle.length > 0 ? actions.closeIdleNow(last.idle.map(({ id }) => id)) : []);
+          const doomed = [...last.survivors, ...refused];
+          if (doomed.length > 0) actions.destroy(doomed);
+          finished = settle(last, refused, scheduler.now() - startAt);
+          break;
+        }
+      }
+    };
+
+    // The books open first (changes), the deadline's timer is set before anything is closed, and
+    // the drain begins last; the Node side's reports and the linger come back through subjects.
+    return merge(connectionChanges$, reports, lingerOver$, deadline$, forced$, begin$).pipe(
+      scan((state: Decision, event: DrainEvent): Decision => ({ books: state.books, commands: step(state.books, event, scheduler.now()) }), {
+        books,
+        commands: [],
       }),
-    ).pipe(
-      filter(() => ledger.empty),
+      tap(({ books: after, commands }) => {
+        for (const command of commands) carryOut(command);
+        lingerAt.next(after.lingerAt);
+      }),
+      map(() => finished),
+      filter((result): result is ShutdownResult => result !== undefined),
       take(1),
-      map((): DrainOutcome => 'drained'),
-    );
-    const deadline$ = options.timeout > 0 ? until(delayEndsAt + options.timeout).pipe(map((): DrainOutcome => 'deadline')) : NEVER;
-    const outcome$ = delay$.pipe(
-      // The deadline is subscribed first, so that its timer runs before any closing work is done.
-      switchMap((forcedEarly) => (forcedEarly === undefined ? race(deadline$, allClosed$, forced$) : of(forcedEarly))),
-    );
-
-    return merge(books$, outcome$).pipe(
-      take(1),
-      map((outcome) => ledger.end(outcome)),
-      finalize(() => ledger.stopLingering()),
     );
   });
 }
 
-/** Keeps the books of one shutdown: who is still open, and how each one that left is counted. */
-class Ledger {
-  /** Emits after every change to the books, so that the drain can see when they are empty. */
-  readonly changed$ = new Subject<void>();
-  private readonly entries = new Map<number, Entry>();
-  /** Hijacked connections still open (the drain only waits for them with `waitForHijacked`). */
-  private readonly hijacked = new Set<number>();
-  private hijackedAtDrain = 0;
-  private draining = false;
-  /** Scheduler time at which the drain began: no idle connection lingers from earlier than this. */
-  private drainBeganAt = 0;
-  private listenerClosed = false;
-  private sweep: Subscription | undefined;
-  private sweepAt = Infinity;
-  private closedIdle = 0;
-  private drained = 0;
+/** The books after an event, and what they ask of the Node side. */
+interface Decision {
+  readonly books: Books;
+  readonly commands: readonly DrainCommand[];
+}
 
-  constructor(
-    private readonly options: DrainOptions,
-    private readonly actions: DrainActions,
-  ) {}
-
-  /** Nothing left to wait for: the listener is closed and no connection is in the books. */
-  get empty(): boolean {
-    return this.listenerClosed && this.entries.size === 0;
+/** Takes a connection into the books (hijacked ones only with `waitForHijacked`). */
+function track(books: Books, { id, state, idleSince }: TrackedConnection): void {
+  if (state === 'hijacked') {
+    books.hijacked.add(id);
+    if (!books.waitForHijacked) return;
+  } else if (!isTracked(state)) {
+    return;
   }
+  books.entries.set(id, { state, idleSince, worked: state === 'active', busy: false, closing: false });
+}
 
-  add({ id, state, idleSince }: TrackedConnection): void {
-    if (state === 'hijacked') {
-      this.hijacked.add(id);
-      if (!this.options.waitForHijacked) return;
-    } else if (!isTracked(state)) {
-      return;
-    }
-    this.entries.set(id, { state, idleSince, worked: state === 'active', busy: false, closing: false });
+function applyChange(books: Books, { id, state }: ConnectionChange, now: number, commands: DrainCommand[]): void {
+  if (state === 'new') {
+    track(books, { id, state, idleSince: now });
+    becameIdle(books, id, now, commands);
+    return;
   }
-
-  /** The delay is over: stop accepting, and close every idle connection whose linger is over. */
-  begin(): void {
-    this.draining = true;
-    this.drainBeganAt = this.options.scheduler.now();
-    this.hijackedAtDrain = this.hijacked.size;
-    this.closeLingered();
-    this.actions.stopAccepting(() => {
-      this.listenerClosed = true;
-      this.changed$.next();
-    });
+  if (state === 'closed') {
+    books.hijacked.delete(id);
+    const entry = books.entries.get(id);
+    if (entry === undefined) return;
+    books.entries.delete(id);
+    countClosed(books, entry);
+    return;
   }
-
-  apply({ id, state }: ConnectionChange): void {
-    if (state === 'new') {
-      this.add({ id, state, idleSince: this.options.scheduler.now() });
-      this.becameIdle(id, this.options.scheduler.now());
-    } else if (state === 'closed') {
-      this.hijacked.delete(id);
-      const entry = this.entries.get(id);
-      if (entry === undefined) return;
-      this.entries.delete(id);
-      this.countClosed(entry);
-    } else if (state === 'hijacked') {
-      this.hijacked.add(id);
-      const entry = this.entries.get(id);
-      if (entry === undefined) return;
-      if (this.options.waitForHijacked) entry.state = state;
-      else this.entries.delete(id);
-    } else {
-      const entry = this.entries.get(id);
-      if (entry === undefined) return;
-      entry.state = state;
-      entry.busy = false;
-      entry.closing = false;
-      if (state === 'active') {
-        entry.worked = true;
-      } else {
-        entry.idleSince = this.options.scheduler.now();
-        this.becameIdle(id, entry.idleSince);
-      }
-    }
-    this.changed$.next();
+  if (state === 'hijacked') {
+    books.hijacked.add(id);
+    const entry = books.entries.get(id);
+    if (entry === undefined) return;
+    if (books.waitForHijacked) entry.state = state;
+    else books.entries.delete(id);
+    return;
   }
-
-  /** Closes every idle connection whose linger is over, and schedules the next such close. */
-  closeLingered(): void {
-    const now = this.options.scheduler.now();
-    const due: number[] = [];
-    let next = Infinity;
-    for (const [id, entry] of this.entries) {
-      if (!closable(entry)) continue;
-      const at = this.lingerEnds(entry.idleSince);
-      if (at <= now) due.push(id);
-      else if (at < next) next = at;
-    }
-    this.stopLingering();
-    this.lingerUntil(next);
-    if (due.length > 0) this.closeIdle(due);
+  const entry = books.entries.get(id);
+  if (entry === undefined) return;
+  entry.state = state;
+  entry.busy = false;
+  entry.closing = false;
+  if (state === 'active') {
+    entry.worked = true;
+  } else {
+    entry.idleSince = now;
+    becameIdle(books, id, now, commands);
   }
+}
 
-  stopLingering(): void {
-    this.sweep?.unsubscribe();
-    this.sweep = undefined;
-    this.sweepAt = Infinity;
+/** During the drain, an idle connection is closed at once with no linger, or lingers. */
+function becameIdle(books: Books, id: number, now: number, commands: DrainCommand[]): void {
+  if (!books.draining) return; // during the delay nothing is closed
+  if (books.idleLinger === 0) closeIdle(books, [id], commands);
+  else books.lingerAt = Math.min(books.lingerAt, lingerEnds(books, now));
+}
+
+/** Asks to close every idle connection whose linger is over; the next linger end is the earliest left. */
+function closeLingered(books: Books, now: number, commands: DrainCommand[]): void {
+  const due: number[] = [];
+  let next = Infinity;
+  for (const [id, entry] of books.entries) {
+    if (!closable(entry)) continue;
+    const end = lingerEnds(books, entry.idleSince);
+    if (end <= now) due.push(id);
+    else if (end < next) next = end;
   }
+  books.lingerAt = next;
+  if (due.length > 0) closeIdle(books, due, commands);
+}
 
-  /** Ends the shutdown for `outcome`: what is left is closed if idle, else destroyed and counted. */
-  end(outcome: DrainOutcome): DrainReport {
-    this.stopLingering();
-    if (!this.draining) {
-      // Forced during the delay: the drain begins and ends now.
-      this.actions.stopAccepting(() => undefined);
-      this.hijackedAtDrain = this.hijacked.size;
-    }
-    const idle: Array<[number, Entry]> = [];
-    const survivors: number[] = [];
-    for (const [id, entry] of this.entries) {
-      if (closable(entry) || entry.closing) idle.push([id, entry]);
-      else survivors.push(id);
-    }
-    // The books close before the last actions: the closes they cause are counted here, once.
-    this.entries.clear();
-    const refused = new Set(idle.length > 0 ? this.actions.closeIdleNow(idle.map(([id]) => id)) : []);
-    for (const [id, entry] of idle) {
-      if (refused.has(id)) survivors.push(id);
-      else this.countClosed(entry);
-    }
-    if (survivors.length > 0) this.actions.destroy(survivors);
-    return {
-      outcome,
-      killed: survivors.length,
-      closedIdle: this.closedIdle,
-      drained: this.drained,
-      hijacked: this.hijackedAtDrain,
-    };
+/** They stay in the books, marked `closing`, until the Node side reports them closed, active, or refused. */
+function closeIdle(books: Books, ids: readonly number[], commands: DrainCommand[]): void {
+  for (const id of ids) {
+    const entry = books.entries.get(id);
+    if (entry !== undefined) entry.closing = true;
   }
+  commands.push({ type: 'closeIdle', ids });
+}
 
-  private countClosed(entry: Entry): void {
-    if (entry.state === 'hijacked') return;
-    if (entry.worked) this.drained++;
-    else this.closedIdle++;
+/** The books close: what is idle is closed now, the rest destroyed and counted. */
+function finish(books: Books, outcome: DrainOutcome): DrainCommand {
+  const idle: Array<{ id: number; worked: boolean }> = [];
+  const survivors: number[] = [];
+  for (const [id, entry] of books.entries) {
+    if (closable(entry) || entry.closing) idle.push({ id, worked: entry.worked });
+    else survivors.push(id);
   }
-
-  /**
-   * Asks the Node side to close `ids`. They stay in the books, marked `closing`, until it reports
-   * them `closed` (counted then) or `active`, or refuses them as busy.
-   */
-  private closeIdle(ids: readonly number[]): void {
-    for (const id of ids) {
-      const entry = this.entries.get(id);
-      if (entry !== undefined) entry.closing = true;
-    }
-    this.actions.closeIdle(ids, this.refused);
-  }
-
-  /** The Node side found work in progress on these: the drain waits for them. */
-  private readonly refused = (ids: readonly number[]): void => {
-    for (const id of ids) {
-      const entry = this.entries.get(id);
-      if (entry === undefined || !entry.closing) continue;
-      entry.closing = false;
-      entry.busy = true;
-      entry.worked = true;
-    }
+  const stopAccepting = !books.draining;
+  if (stopAccepting) books.hijackedAtDrain = books.hijacked.size; // forced during the delay
+  books.entries.clear();
+  books.finished = true;
+  books.lingerAt = Infinity;
+  return {
+    type: 'finish',
+    finish: { outcome, idle, survivors, stopAccepting, closedIdle: books.closedIdle, drained: books.drained, hijacked: books.hijackedAtDrain },
   };
+}
 
-  /** When an idle connection's linger ends: `idleLinger` after it became idle, or after the drain began if later. */
-  private lingerEnds(idleSince: number): number {
-    return Math.max(idleSince, this.drainBeganAt) + this.options.idleLinger;
-  }
+function countClosed(books: Books, entry: Entry): void {
+  if (entry.state === 'hijacked') return;
+  if (entry.worked) books.drained++;
+  else books.closedIdle++;
+}
 
-  private becameIdle(id: number, since: number): void {
-    if (!this.draining) return; // during the delay nothing is closed
-    if (this.options.idleLinger === 0) this.closeIdle([id]);
-    else this.lingerUntil(this.lingerEnds(since));
-  }
-
-  private lingerUntil(at: number): void {
-    if (at >= this.sweepAt || at === Infinity) return;
-    this.sweep?.unsubscribe();
-    this.sweepAt = at;
-    const delay = Math.max(0, at - this.options.scheduler.now());
-    // closeLingered() unsubscribes this very action before it schedules the next one.
-    this.sweep = this.options.scheduler.schedule(() => this.closeLingered(), delay);
-  }
+/** When an idle connection's linger ends: `idleLinger` after it became idle, or after the drain began if later. */
+function lingerEnds(books: Books, idleSince: number): number {
+  return Math.max(idleSince, books.drainBeganAt) + books.idleLinger;
 }
 
 /** Idle, and not already asked to close. */

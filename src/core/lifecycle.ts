@@ -1,34 +1,8 @@
 import { BehaviorSubject, defer, merge, Observable, SchedulerLike, Subject, Subscription } from 'rxjs';
 import { distinctUntilChanged, filter, map, scan, shareReplay, skip, startWith } from 'rxjs/operators';
-import { drain, DrainActions, TrackedConnection } from './drain';
+import { drain, DrainActions, DrainOptions, ShutdownResult, TrackedConnection } from './drain';
+export type { DrainOptions, ShutdownResult } from './drain';
 import { ConnectionChange, foldState, initialState, LifecycleChange, ListenAddress, Phase, ServerState } from './state';
-
-/** The result of one finished shutdown. Durations are in milliseconds of the scheduler's clock. */
-export interface ShutdownResult {
-  /** Connections destroyed with work in progress by the deadline or by `force()`. */
-  readonly killed: number;
-  /** The deadline (`timeout`) ended the drain. */
-  readonly timedOut: boolean;
-  /** `force()` ended the shutdown. */
-  readonly forced: boolean;
-  /** From the call that started the shutdown to its end, pre-drain delay included. */
-  readonly durationMs: number;
-  /** Connections closed with no work in progress. */
-  readonly closedIdle: number;
-  /** Connections that had work in progress during the shutdown, finished it, then closed. */
-  readonly drained: number;
-  /** Hijacked connections open when the drain began (after any delay). */
-  readonly hijacked: number;
-}
-
-/** How shutdowns behave. Every number is in milliseconds of `scheduler`'s clock. */
-export interface LifecycleOptions {
-  readonly timeout: number;
-  readonly drainDelay: number;
-  readonly idleLinger: number;
-  readonly waitForHijacked: boolean;
-  readonly scheduler: SchedulerLike;
-}
 
 /** What the Node side provides to the lifecycle and carries out for it. */
 export interface LifecycleHost<C extends ConnectionChange = ConnectionChange> extends DrainActions {
@@ -67,11 +41,13 @@ export class Lifecycle {
   private readonly readiness = new BehaviorSubject<boolean>(false);
   private readonly results = new Subject<ShutdownResult>();
   private forced: BehaviorSubject<boolean> | undefined;
+  /** The running drain's subscription (it leaves this one when it completes). */
+  private readonly drains = new Subscription();
   private last: ShutdownResult | undefined;
 
   constructor(
     private readonly host: LifecycleHost,
-    private readonly options: LifecycleOptions,
+    private readonly options: DrainOptions,
   ) {
     this.lifecycle$ = this.current.asObservable();
     this.done$ = this.results.asObservable();
@@ -124,32 +100,26 @@ export class Lifecycle {
     // listener is really closed (after the loop has accepted what the kernel had queued).
     if (drainDelay > 0) this.enter({ phase: 'draining', accepting: true });
 
-    const drain$ = drain(this.host.connections(), this.host.changes$, force$, { ...this.options, startedAt }, {
-      stopAccepting: (closed) =>
-        this.host.stopAccepting(() => {
-          if (this.forced !== forced) return; // this shutdown has already ended
-          this.enter({ phase: 'draining', accepting: false });
-          closed();
-        }),
-      closeIdle: (ids, refused) => this.host.closeIdle(ids, refused),
-      closeIdleNow: (ids) => this.host.closeIdleNow(ids),
-      destroy: (ids) => this.host.destroy(ids),
+    const drain$ = drain({
+      connections: this.host.connections(),
+      changes$: this.host.changes$,
+      force$,
+      options: this.options,
+      startedAt,
+      actions: {
+        stopAccepting: (closed) =>
+          this.host.stopAccepting(() => {
+            if (this.forced !== forced) return; // this shutdown has already ended
+            this.enter({ phase: 'draining', accepting: false });
+            closed();
+          }),
+        closeIdle: (ids, refused) => this.host.closeIdle(ids, refused),
+        closeIdleNow: (ids) => this.host.closeIdleNow(ids),
+        destroy: (ids) => this.host.destroy(ids),
+      },
     });
-    const result$ = drain$.pipe(
-      map(
-        (report): ShutdownResult => ({
-          killed: report.killed,
-          timedOut: report.outcome === 'deadline',
-          forced: report.outcome === 'forced',
-          durationMs: scheduler.now() - startedAt,
-          closedIdle: report.closedIdle,
-          drained: report.drained,
-          hijacked: report.hijacked,
-        }),
-      ),
-    );
-    // The drain emits one report and completes: the subscription ends by itself.
-    result$.subscribe((result) => this.finish(result));
+    // The drain emits one result and completes; until then its subscription is the lifecycle's.
+    this.drains.add(drain$.subscribe((result) => this.finish(result)));
     return true;
   }
 
