@@ -82,7 +82,7 @@ describe('the npm package', function () {
 
   before(async function () {
     work = await mkdtemp(path.join(os.tmpdir(), 'rx-graceful-package-'));
-    // `npm pack` runs the `prepare` build, so this also proves the build works.
+    // `npm pack` runs the `prepack` build, so this also proves the build works.
     await exec('npm', ['pack', '--silent', '--pack-destination', work], root);
     const tarballs = (await readdir(work)).filter((name) => name.endsWith('.tgz'));
     expect(tarballs, `npm pack wrote one tarball into ${work}`).to.have.lengthOf(1);
