@@ -8,9 +8,14 @@
  * catch (error) { if (error instanceof NotReadyError && error.quitting) await server.wait(); }
  */
 export class NotReadyError extends Error {
+  /** Always `'NotReadyError'`. */
   override readonly name = 'NotReadyError';
 
-  constructor(readonly quitting: boolean) {
+  /** @param quitting `true` when the server is shutting down, `false` when it is already serving. */
+  constructor(
+    /** `true`: the server is shutting down (await `wait()`, then listen again); `false`: it is already serving. */
+    readonly quitting: boolean,
+  ) {
     super(
       quitting
         ? 'rx-graceful: cannot listen while the server is shutting down; await wait() first, then listen again'

@@ -4,4 +4,4 @@ export { NotReadyError } from './errors';
 export { fromSignals } from './signals';
 export type { ConnectionEvent } from './node/http-adapter';
 export type { ShutdownResult } from './core/lifecycle';
-export type { ConnState, Phase, ServerState } from './core/state';
+export type { ConnState, ListenAddress, Phase, ServerState } from './core/state';

@@ -13,7 +13,16 @@ export type ConnState = 'new' | 'active' | 'idle' | 'hijacked' | 'closed';
 export type Phase = 'stopped' | 'serving' | 'draining';
 
 /** What a network address looks like to the core: Node's `AddressInfo` or a pipe path. */
-export type ListenAddress = { readonly address: string; readonly family: string; readonly port: number } | string;
+export type ListenAddress =
+  | {
+      /** The IP address listened on, e.g. `'127.0.0.1'`. */
+      readonly address: string;
+      /** `'IPv4'` or `'IPv6'`. */
+      readonly family: string;
+      /** The TCP port. */
+      readonly port: number;
+    }
+  | string;
 
 /**
  * One change of one connection, as the core sees it: an id and a state, never a socket.
@@ -32,13 +41,19 @@ export interface ConnectionChange {
  * connections the last shutdown destroyed with work in progress.
  */
 export interface ServerState {
+  /** Where the serve/shutdown cycle is. */
   readonly phase: Phase;
   /** The listener accepts new connections: while serving, and during a pre-drain delay. */
   readonly accepting: boolean;
+  /** Tracked connections: neither hijacked nor closed. */
   readonly open: number;
+  /** Of those, the ones with a request (an HTTP/2 stream) in flight. */
   readonly active: number;
+  /** `open - active`; connections that have sent nothing yet count here. */
   readonly idle: number;
+  /** Destroyed with work in progress by the last shutdown's deadline or `force()`; 0 from each new serving cycle. */
   readonly killed: number;
+  /** Where the server listens, once it does. */
   readonly address?: ListenAddress;
 }
 
