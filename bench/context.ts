@@ -2,14 +2,18 @@ import { execSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { ChildPeer } from './ipc';
+import path from 'node:path';
+import { startTs, type CallMap, type Child, type Message } from '../harness/child';
 import type { LoadCalls, ServerCalls, ServerConfig, ServerEvent } from './protocol';
 import type { Settings } from './settings';
 import { systems as allSystems } from './systems';
 
-export type LoadPeer = ChildPeer<LoadCalls, { type: 'ready' }>;
-export type ServerPeer = ChildPeer<ServerCalls, ServerEvent>;
+/** A load process, as the orchestrator calls it. */
+export type LoadPeer = Child<{ type: 'ready' }, LoadCalls>;
+/** A server process, as the orchestrator calls it and hears its events. */
+export type ServerPeer = Child<ServerEvent, ServerCalls>;
 
+/** A started server process and the port its system listens on. */
 export interface ServerHandle {
   peer: ServerPeer;
   port: number;
@@ -31,6 +35,15 @@ function planCpus(pin: boolean): CpuPlan | null {
   if (!pin || os.availableParallelism() < 2) return null;
   const taskset = spawnSync('taskset', ['--cpu-list', '0,1', 'true']);
   return taskset.status === 0 ? { server: 0, load: 1 } : null;
+}
+
+/**
+ * Starts `bench/<script>` with `gc()` (for scenario F), its output passed through; with `cpu`,
+ * pinned to that core, so that the server and the load never share a core and the scheduler does
+ * not move them.
+ */
+function startChild<M extends Message, Calls extends CallMap<Calls>>(name: string, script: string, args: string[], cpu: number | null): Child<M, Calls> {
+  return startTs<M, Calls>(name, path.join(__dirname, script), { args, nodeFlags: ['--expose-gc'], cpu, output: 'inherit' });
 }
 
 /** The soft limit on open files of this process (inherited by its children). */
@@ -59,13 +72,12 @@ export class BenchContext {
   /** Starts the load processes (kept for the whole run) and opens the trial log. */
   static async create(settings: Settings, trialLogPath: string): Promise<BenchContext> {
     const cpus = planCpus(settings.pin);
-    const loads: LoadPeer[] = Array.from({ length: loadProcesses }, (_, index) =>
-      ChildPeer.start(`load ${index + 1}`, 'load.ts', [], cpus?.load ?? null),
-    );
-    const ready = await Promise.all(loads.map((load) => load.nextEvent('ready', serverStartMs)));
-    if (ready.some((event) => event === null)) {
+    const loads: LoadPeer[] = Array.from({ length: loadProcesses }, (_, index) => startChild(`load ${index + 1}`, 'load.ts', [], cpus?.load ?? null));
+    try {
+      await Promise.all(loads.map((load) => load.next('ready', serverStartMs)));
+    } catch (error) {
       await Promise.all(loads.map((load) => load.kill()));
-      throw new Error('a load process did not start');
+      throw error;
     }
     return new BenchContext(settings, loads, cpus, trialLogPath);
   }
@@ -154,21 +166,25 @@ export class BenchContext {
       system,
       systemOptions: system.startsWith('rx-graceful') ? { ...rxDefaults, ...this.settings.rxOptions } : {},
     };
-    const peer: ServerPeer = ChildPeer.start(`server ${system}`, 'server.ts', [JSON.stringify(full)], this.cpus?.server ?? null);
+    const peer: ServerPeer = startChild(`server ${system}`, 'server.ts', [JSON.stringify(full)], this.cpus?.server ?? null);
     try {
-      const ready = await peer.nextEvent('ready', serverStartMs);
-      if (!ready) throw new Error(`server ${system} did not start within ${serverStartMs} ms`);
+      const ready = await peer.next('ready', serverStartMs);
       return await use({ peer, port: ready.port });
     } finally {
       await peer.kill();
     }
   }
 
-  /** How `count` client connections are spread over the load processes. */
-  spread(count: number): { load: LoadPeer; count: number }[] {
+  /** The load process that runs the clients of every trial up to 2,000 connections. */
+  get load(): LoadPeer {
     const first = this.loads[0];
     if (!first) throw new Error('no load process');
-    if (count <= splitAbove || this.loads.length === 1) return [{ load: first, count }];
+    return first;
+  }
+
+  /** How `count` client connections are spread over the load processes. */
+  spread(count: number): { load: LoadPeer; count: number }[] {
+    if (count <= splitAbove || this.loads.length === 1) return [{ load: this.load, count }];
     const share = Math.ceil(count / this.loads.length);
     return this.loads.map((load, index) => ({ load, count: Math.max(0, Math.min(share, count - index * share)) }));
   }

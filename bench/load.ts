@@ -5,16 +5,17 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { answerParent, sendToParent } from './ipc';
-import { openConnection, type KeepAliveConnection } from './client/keep-alive-connection';
-import type { InflightResult, LoadCalls, StormFailure, StormResult } from './protocol';
+import { http1Requester, openHttp1, type Http1Connection } from '../harness/http1-client';
+import { exitWithParent, answerCalls, sendToParent } from '../harness/parent';
+import { runLoops } from '../harness/request-loops';
+import type { InflightResult, LoadCalls, StormResult } from './protocol';
 
 const connectTimeoutMs = 5_000;
 /** No client in E sends more than this many requests in one trial, whatever the deadline. */
 const maxRequestsPerClient = 200_000;
 
 /** Connections opened by `idle`, held until `release`. */
-let held: KeepAliveConnection[] = [];
+let held: Http1Connection[] = [];
 
 /** Runs `work(0 … count-1)` with at most `concurrency` at a time. */
 async function forEachBounded(count: number, concurrency: number, work: (index: number) => Promise<void>): Promise<void> {
@@ -31,7 +32,7 @@ function percentile(sorted: Float64Array, fraction: number): number {
   return sorted[index] ?? Number.NaN;
 }
 
-answerParent<LoadCalls>({
+answerCalls<LoadCalls>({
   async autocannon({ port, connections, durationS }) {
     const times: number[] = [];
     const instance = autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: durationS });
@@ -52,21 +53,18 @@ answerParent<LoadCalls>({
     let opened = 0;
     let failed = 0;
     await forEachBounded(count, concurrency, async (index) => {
-      const outcome = await openConnection(port, connectTimeoutMs);
+      const outcome = await openHttp1({ port }, connectTimeoutMs);
       if (outcome.kind !== 'open') {
         failed++;
         return;
       }
-      const connection = outcome.connection;
-      const timer = setTimeout(() => connection.abort('idle setup timeout'), connectTimeoutMs);
-      const response = await connection.request(`idle-${index}`);
-      clearTimeout(timer);
+      const response = await outcome.connection.request(`idle-${index}`, connectTimeoutMs);
       if (response.kind === 'response' && response.status === 200 && !response.closeAfter) {
         opened++;
-        held.push(connection);
+        held.push(outcome.connection);
       } else {
         failed++;
-        connection.abort('setup failed');
+        outcome.connection.destroy('setup failed');
       }
     });
     return { opened, failed };
@@ -76,26 +74,21 @@ answerParent<LoadCalls>({
     const connections = held;
     held = [];
     const closedByServer = connections.filter((connection) => connection.closedByServer).length;
-    for (const connection of connections) connection.abort('released');
+    for (const connection of connections) connection.destroy('released');
     return { held: connections.length, closedByServer };
   },
 
   async inflight({ port, count, settleMs }) {
     const deadline = performance.now() + settleMs;
     const result: InflightResult = { whole: 0, withClose: 0, failed: 0, closedByServer: 0 };
-    const connections: KeepAliveConnection[] = [];
-    const settleTimer = setTimeout(() => {
-      for (const connection of connections) connection.abort('settle deadline');
-    }, settleMs);
     await Promise.all(
       Array.from({ length: count }, async (_, index) => {
-        const opened = await openConnection(port, connectTimeoutMs);
+        const opened = await openHttp1({ port }, connectTimeoutMs);
         if (opened.kind !== 'open') {
           result.failed++;
           return;
         }
-        connections.push(opened.connection);
-        const outcome = await opened.connection.request(`inflight-${index}`);
+        const outcome = await opened.connection.request(`inflight-${index}`, deadline - performance.now());
         if (outcome.kind === 'response' && outcome.status === 200) {
           result.whole++;
           if (outcome.closeAfter) result.withClose++;
@@ -105,70 +98,37 @@ answerParent<LoadCalls>({
         // Keep the connection as a keep-alive client would, until the server closes it.
         await opened.connection.whenClosed(deadline - performance.now());
         if (opened.connection.closedByServer) result.closedByServer++;
+        opened.connection.destroy('done');
       }),
     );
-    clearTimeout(settleTimer);
-    for (const connection of connections) connection.abort('done');
     return result;
   },
 
   async storm({ port, clients, thinkMaxMs, endAfterMs }) {
     const result: StormResult = { completed: 0, refused: 0, failures: [], unansweredAtEnd: 0, connectErrors: 0 };
-    const open = new Set<KeepAliveConnection>();
-    let stopped = false;
-    const endTimer = setTimeout(() => {
-      stopped = true;
-      for (const connection of open) connection.abort('trial deadline');
-    }, endAfterMs);
-
-    const runClient = async (client: number): Promise<void> => {
-      let connection: KeepAliveConnection | null = null;
-      for (let n = 0; n < maxRequestsPerClient && !stopped; n++) {
-        if (connection === null || !connection.usable) {
-          const opened = await openConnection(port, connectTimeoutMs);
-          if (stopped) {
-            if (opened.kind === 'open') opened.connection.abort('trial deadline');
-            return;
-          }
-          if (opened.kind === 'refused') {
-            // The listener is closed: a real client goes to another instance.
-            result.refused++;
-            return;
-          }
-          if (opened.kind === 'error') {
-            result.connectErrors++;
-            connection = null;
-            continue;
-          }
-          connection = opened.connection;
-          open.add(connection);
-          const added = connection;
-          void added.whenClosed(endAfterMs + 1_000).then(() => open.delete(added));
+    await runLoops({
+      clients,
+      requester: () => http1Requester({ port }, connectTimeoutMs),
+      deadline: Date.now() + endAfterMs,
+      maxRequestsPerLoop: maxRequestsPerClient,
+      begin: (id) => async (outcome) => {
+        if (outcome.kind === 'refused') {
+          // The listener is closed: a real client goes to another instance.
+          result.refused++;
+          return false;
         }
-        const id = `${client}-${n}`;
-        const fresh = connection.requestsSent === 0;
-        const outcome = await connection.request(id);
-        if (outcome.kind === 'response') {
-          result.completed++;
-          if (outcome.closeAfter) connection.close();
-        } else if (outcome.reason === 'trial deadline') {
-          result.unansweredAtEnd++;
-        } else {
-          const failure: StormFailure = { id, fresh, sent: outcome.sent, reason: outcome.reason };
-          result.failures.push(failure);
-        }
-        if (thinkMaxMs > 0 && !stopped) await sleep(Math.random() * thinkMaxMs);
-      }
-      connection?.close();
-    };
-
-    await Promise.all(Array.from({ length: clients }, (_, client) => runClient(client)));
-    clearTimeout(endTimer);
-    for (const connection of open) connection.abort('done');
+        if (outcome.kind === 'completed') result.completed++;
+        else if (!outcome.sent) result.connectErrors++;
+        else if (outcome.reason === 'no answer by the deadline') result.unansweredAtEnd++;
+        else result.failures.push({ id, fresh: outcome.fresh, sent: outcome.sent, reason: outcome.reason });
+        if (thinkMaxMs > 0) await sleep(Math.random() * thinkMaxMs);
+        return true;
+      },
+    });
     return result;
   },
 });
 
 // Without the orchestrator there is nothing to do.
-process.on('disconnect', () => process.exit(0));
-sendToParent({ kind: 'event', event: { type: 'ready' } });
+exitWithParent();
+sendToParent({ type: 'ready' });

@@ -1,7 +1,7 @@
 /**
- * The messages the orchestrator (run.ts), the server process (server.ts) and the load
- * processes (load.ts) exchange over their IPC channels. Every request carries a `seq` that its
- * reply echoes; the server also sends unsolicited events (`ready`, `done`).
+ * What the orchestrator (run.ts), the server process (server.ts) and the load processes (load.ts)
+ * exchange over their IPC channels (harness/child.ts): the calls each answers, and the events the
+ * server sends on its own (`ready`, `done`).
  */
 
 /** What the server's request handler does with each request. */
@@ -22,6 +22,7 @@ export type ShutdownTrigger =
   /** When the `count`-th request reached the handler (D). */
   | { kind: 'onRequestCount'; count: number };
 
+/** The server process's configuration, its one argument (JSON). */
 export interface ServerConfig {
   system: string;
   handler: HandlerConfig;
@@ -53,8 +54,10 @@ export interface DoneEvent {
   error: string | null;
 }
 
+/** What the server process sends on its own. */
 export type ServerEvent = { type: 'ready'; port: number } | DoneEvent;
 
+/** The server's CPU time and request count at one moment. */
 export interface CpuMark {
   /** process.cpuUsage() user + system, µs. */
   cpuUs: number;
@@ -64,6 +67,7 @@ export interface CpuMark {
   atMs: number;
 }
 
+/** The server's heap and RSS after gc(), bytes. */
 export interface MemoryMark {
   heapUsed: number;
   rss: number;
@@ -78,6 +82,7 @@ export interface ServerCalls {
   ran: { args: { ids: string[] }; result: { ids: string[] } };
 }
 
+/** What autocannon measured. */
 export interface AutocannonResult {
   requests: number;
   errors: number;
@@ -86,17 +91,20 @@ export interface AutocannonResult {
   p99Ms: number;
 }
 
+/** Idle connections opened and held, and those that could not be. */
 export interface IdleResult {
   opened: number;
   failed: number;
 }
 
+/** The held connections let go, and how many the server had closed. */
 export interface ReleaseResult {
   held: number;
   /** Of the held connections, how many the server had closed. */
   closedByServer: number;
 }
 
+/** What the clients of one request each saw. */
 export interface InflightResult {
   /** Responses complete with status 200 and their whole body. */
   whole: number;
@@ -107,6 +115,7 @@ export interface InflightResult {
   closedByServer: number;
 }
 
+/** A request of the storm that did not complete. */
 export interface StormFailure {
   id: string;
   /** The request was the first on its connection. */
@@ -116,6 +125,7 @@ export interface StormFailure {
   reason: string;
 }
 
+/** What the storm's clients saw. */
 export interface StormResult {
   completed: number;
   refused: number;
@@ -144,9 +154,3 @@ export interface LoadCalls {
     result: StormResult;
   };
 }
-
-export type CallMessage = { seq: number; call: string; args: unknown };
-export type ChildMessage =
-  | { kind: 'reply'; seq: number; result: unknown }
-  | { kind: 'fail'; seq: number; message: string }
-  | { kind: 'event'; event: unknown };

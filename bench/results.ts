@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import { markdownTable } from './markdown';
+import { markdownTable } from '../harness/markdown';
 import type { ScenarioReport } from './scenarios/scenario';
 import type { Settings } from './settings';
 

@@ -4,10 +4,9 @@
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { answerParent, sendToParent } from './ipc';
+import { answerCalls, exitWithParent, sendToParent } from '../harness/parent';
 import type { DoneEvent, HandlerConfig, ServerCalls, ServerConfig, ServerEvent } from './protocol';
-import { findSystem } from './systems';
-import type { RunningSystem } from './systems/system';
+import { findSystem, type RunningSystem } from './systems';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig;
 
@@ -22,14 +21,7 @@ const ranIds = new Set<string>();
 let running: RunningSystem | null = null;
 
 /** A server outlives no orchestrator. */
-function exitWithParent(): void {
-  process.exit(0);
-}
-process.on('disconnect', exitWithParent);
-
-function emit(event: ServerEvent, then?: () => void): void {
-  sendToParent({ kind: 'event', event }, then);
-}
+const leaveWithParent = exitWithParent();
 
 function answer(res: http.ServerResponse): void {
   res.writeHead(200, headers);
@@ -84,10 +76,10 @@ function startShutdown(openAtShutdown: number | null): boolean {
       openAtShutdown,
       ...partial,
     };
-    emit(event, () => {
+    sendToParent(event, () => {
       if (!config.exitBySelf) return;
       // D: nothing of the harness is left; whatever keeps the process alive now is the system's.
-      process.off('disconnect', exitWithParent);
+      process.off('disconnect', leaveWithParent);
       process.disconnect();
     });
   };
@@ -103,11 +95,11 @@ function connectionCount(server: http.Server): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const system = findSystem(config.system).load();
+  const system = findSystem(config.system);
   const server = http.createServer(createHandler(config.handler));
   if (config.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = config.keepAliveTimeoutMs;
 
-  answerParent<ServerCalls>({
+  answerCalls<ServerCalls>({
     async mark() {
       const cpu = process.cpuUsage();
       return { cpuUs: cpu.user + cpu.system, requests, atMs: performance.now() };
@@ -131,7 +123,7 @@ async function main(): Promise<void> {
   });
 
   running = await system.start(server, { timeoutMs: config.timeoutMs, options: config.systemOptions });
-  emit({ type: 'ready', port: running.port });
+  sendToParent({ type: 'ready', port: running.port } satisfies ServerEvent);
 }
 
 main().catch((error: unknown) => {

@@ -1,22 +1,18 @@
 /**
- * The client side of the scenarios: many request loops running in the orchestrator, each bounded
- * by a request count and a deadline, counting every request in the tally of the phase it began
- * in. Keep-alive loops use the benchmark's raw HTTP/1.1 connection (bench/client), so that a
- * refused connect, a reset and a cut response are told apart; fetch loops use Node's global
- * `fetch` (undici's pooled keep-alive agent) as an application would.
+ * The client side of the scenarios: the harness's request loops running in the orchestrator, each
+ * bounded by a request count and a deadline, counting every request in the tally of the phase it
+ * began in. Keep-alive loops use the harness's raw HTTP/1.1 connection, so that a refused connect,
+ * a reset and a cut response are told apart; fetch loops use Node's global `fetch` (undici's
+ * pooled keep-alive agent) as an application would.
  */
-import { openConnection, type KeepAliveConnection } from '../bench/client/keep-alive-connection';
+import { http1Requester } from '../harness/http1-client';
+import { runLoops, type Outcome, type Requester } from '../harness/request-loops';
 import { Tally } from './report';
 
-/** What became of one request. */
-export type Outcome = { kind: 'completed' } | { kind: 'refused' } | { kind: 'failed'; reason: string };
+/** A request that neither completed nor was refused. */
+type Failure = Extract<Outcome, { reason: string }>;
 
-/** One loop's way of sending a request; `close` lets go of what it holds. */
-interface Requester {
-  request(seq: number, timeoutMs: number): Promise<Outcome>;
-  close(): void;
-}
-
+/** How the loops run: how many, their bounds, the phase of each request, and when a refusal ends a loop. */
 export interface LoopOptions {
   readonly clients: number;
   /** No request begins this many ms after the start, whatever happens. */
@@ -48,19 +44,19 @@ export interface Load {
 const maxRequestsPerLoop = 100_000;
 const refusedPauseMs = 20;
 
-/** Starts `clients` keep-alive HTTP/1.1 loops sending `GET /` to 127.0.0.1:`port`. */
+/** Starts `clients` keep-alive HTTP/1.1 loops sending `GET /` to 127.0.0.1:`port`; a failure says whether its connection was new or reused. */
 export function startKeepAliveLoops(port: number, options: LoopOptions): Load {
-  return startLoops(options, () => keepAliveRequester(port, options.requestTimeoutMs));
+  const requester = (): Requester => http1Requester({ port }, options.requestTimeoutMs, (_id, { status }) => (status === 200 ? undefined : `status ${status}`));
+  return startLoops(options, requester, (failure) => (failure.kind === 'failed' && failure.sent ? `${failure.reason} on a ${failure.fresh ? 'new' : 'reused'} connection` : failure.reason));
 }
 
 /** Starts `clients` loops calling the global `fetch(url)` and reading each whole body. */
 export function startFetchLoops(url: string, options: LoopOptions): Load {
-  return startLoops(options, () => ({ request: (_seq, timeoutMs) => fetchOnce(url, timeoutMs), close: () => undefined }));
+  return startLoops(options, () => ({ request: (_id, timeoutMs) => fetchOnce(url, timeoutMs), close: () => undefined }), (failure) => failure.reason);
 }
 
-function startLoops(options: LoopOptions, makeRequester: () => Requester): Load {
+function startLoops(options: LoopOptions, requester: () => Requester, describe: (failure: Failure) => string): Load {
   const tallies = new Map<string, Tally>();
-  const started = Date.now();
   let stopped = false;
   let completed = 0;
   let wakeCompletions: (() => void) | undefined;
@@ -71,34 +67,31 @@ function startLoops(options: LoopOptions, makeRequester: () => Requester): Load 
     return found;
   };
 
-  const loop = async (): Promise<void> => {
-    const requester = makeRequester();
-    try {
-      for (let seq = 0; seq < maxRequestsPerLoop && !stopped; seq++) {
-        const left = started + options.deadlineMs - Date.now();
-        if (left <= 0) return;
-        const counted = tally(options.phase());
-        counted.sent++;
-        const outcome = await requester.request(seq, Math.min(left, options.requestTimeoutMs));
+  const all = runLoops({
+    clients: options.clients,
+    requester,
+    deadline: Date.now() + options.deadlineMs,
+    maxRequestsPerLoop,
+    requestTimeoutMs: options.requestTimeoutMs,
+    begin: () => {
+      const counted = tally(options.phase());
+      counted.sent++;
+      return async (outcome) => {
         if (outcome.kind === 'completed') {
           counted.completed++;
           completed++;
           wakeCompletions?.();
-        } else if (outcome.kind === 'failed') counted.fail(outcome.reason);
-        else {
+        } else if (outcome.kind === 'refused') {
           counted.refused++;
-          if (options.stopWhenRefused()) return;
+          if (options.stopWhenRefused()) return false;
           await new Promise((resolve) => setTimeout(resolve, refusedPauseMs));
-        }
-      }
-    } finally {
-      requester.close();
-    }
-  };
-  const all = Promise.all(Array.from({ length: options.clients }, loop));
+        } else counted.fail(describe(outcome));
+        return !stopped;
+      };
+    },
+  });
   let allEnded = false;
   void all.then(() => (allEnded = true));
-
   return {
     tallies,
     whenCompleted: (count, timeoutMs) =>
@@ -136,49 +129,15 @@ function startLoops(options: LoopOptions, makeRequester: () => Requester): Load 
   };
 }
 
-/** One loop's keep-alive connection, opened when needed and replaced after `Connection: close` or a failure. */
-function keepAliveRequester(port: number, connectTimeoutMs: number): Requester {
-  let connection: KeepAliveConnection | undefined;
-  return {
-    async request(seq, timeoutMs) {
-      let fresh = false;
-      if (connection === undefined || !connection.usable) {
-        connection?.abort('replaced');
-        connection = undefined;
-        const opened = await openConnection(port, Math.min(connectTimeoutMs, timeoutMs));
-        if (opened.kind === 'refused') return { kind: 'refused' };
-        if (opened.kind === 'error') return { kind: 'failed', reason: `connect: ${opened.reason}` };
-        connection = opened.connection;
-        fresh = true;
-      }
-      const current = connection;
-      const timer = setTimeout(() => current.abort('timeout'), timeoutMs);
-      const outcome = await current.request(String(seq));
-      clearTimeout(timer);
-      if (outcome.kind === 'failed') {
-        current.abort('failed');
-        connection = undefined;
-        return { kind: 'failed', reason: `${outcome.reason} on a ${fresh ? 'new' : 'reused'} connection` };
-      }
-      if (outcome.closeAfter) {
-        current.close();
-        connection = undefined;
-      }
-      return outcome.status === 200 ? { kind: 'completed' } : { kind: 'failed', reason: `status ${outcome.status}` };
-    },
-    close: () => connection?.abort('done'),
-  };
-}
-
 async function fetchOnce(url: string, timeoutMs: number): Promise<Outcome> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     await response.arrayBuffer();
-    return response.status === 200 ? { kind: 'completed' } : { kind: 'failed', reason: `status ${response.status}` };
+    return response.status === 200 ? { kind: 'completed' } : { kind: 'wrong', reason: `status ${response.status}`, sent: true, fresh: false };
   } catch (error) {
     const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
     if (cause?.code === 'ECONNREFUSED') return { kind: 'refused' };
-    return { kind: 'failed', reason: fetchFailure(error, cause) };
+    return { kind: 'failed', reason: fetchFailure(error, cause), sent: true, fresh: false };
   }
 }
 

@@ -5,9 +5,10 @@
  * its result. Target: 0 failed with drainDelay ≥ 500 ms, else at most 2 per restart.
  */
 import type { ShutdownResult } from '../src';
-import { busyLoopsFor, type Mode } from './busy-loops';
+import { busyLoopsFor, type Mode } from '../harness/busy-loops';
 import { startKeepAliveLoops, type Load } from './clients';
-import { Child, startTs, type Line } from './processes';
+import { join } from 'node:path';
+import { startTs, type Child, type Line } from '../harness/child';
 import { errorMessage, errorRow, formatOldServer, formatReasons, markdownTable, oldServerMisses, Tally, type OldServer, type ScenarioReport } from './report';
 import { freePort, letLoadRun, serverTimeoutMs, trialsFor, type Scenario, type Settings } from './scenario';
 import { startupMs } from './servers';
@@ -81,7 +82,7 @@ function judgePhase(phase: Phase, lines: readonly Line[], tally: Tally, drainDel
 async function run(drainDelay: number, restarts: number): Promise<{ rows: string[][]; misses: string[] }> {
   const port = await freePort();
   const env = { PORT: String(port), DRAIN_DELAY: String(drainDelay), TIMEOUT: String(serverTimeoutMs) };
-  const primary: Child = startTs('cluster primary', '../examples/cluster.ts', [String(workers)], env);
+  const primary: Child = startTs('cluster primary', join(__dirname, '..', 'examples', 'cluster.ts'), { args: [String(workers)], env, ipc: false });
   let load: Load | undefined;
   try {
     let from = 0;

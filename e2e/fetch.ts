@@ -5,10 +5,10 @@
  * its loop; any other failure is a cut. Target: median cuts per shutdown at most 2, and the
  * server prints its result and exits by itself with code 0.
  */
-import { busyLoopsFor, type Mode } from './busy-loops';
+import { busyLoopsFor, type Mode } from '../harness/busy-loops';
 import { startFetchLoops, type Load } from './clients';
-import { errorMessage, errorRow, formatOldServer, formatReasons, markdownTable, median, oldServerMisses, Tally, type ScenarioReport } from './report';
-import { letLoadRun, serverTimeoutMs, trialsFor, type Scenario, type Settings } from './scenario';
+import { formatOldServer, formatReasons, markdownTable, median, oldServerMisses, Tally, type ScenarioReport } from './report';
+import { letLoadRun, runTrials, serverTimeoutMs, trialsFor, type Scenario, type Settings } from './scenario';
 import { awaitServerExit, startServer, type RunningServer } from './servers';
 
 const clients = 100;
@@ -69,23 +69,13 @@ async function trial(drainDelay: number | undefined): Promise<{ cells: string[];
 export const fetchScenario: Scenario = {
   name: 'fetch',
   async run(mode: Mode, settings: Settings): Promise<ScenarioReport> {
-    const trials = trialsFor(settings, 1, 5);
     const header = ['trial', 'drainDelay', 'sent', 'completed', 'cut', 'refused after SIGTERM', 'cuts by reason', 'loops ended after SIGTERM', 'old server'];
-    const rows: string[][] = [];
-    const misses: string[] = [];
     const cuts: number[] = [];
-    for (let n = 1; n <= trials; n++) {
-      process.stderr.write(`fetch · ${mode} (${busyLoopsFor(mode)} busy loops) · trial ${n} of ${trials}\n`);
-      try {
-        const result = await trial(settings.drainDelay);
-        rows.push([String(n), ...result.cells]);
-        cuts.push(result.cuts);
-        misses.push(...result.misses.map((miss) => `trial ${n}: ${miss}`));
-      } catch (error) {
-        rows.push(errorRow([String(n)], error, header.length));
-        misses.push(`trial ${n} broke: ${errorMessage(error)}`);
-      }
-    }
+    const { rows, misses } = await runTrials(`fetch · ${mode} (${busyLoopsFor(mode)} busy loops)`, trialsFor(settings, 1, 5), header.length, async () => {
+      const result = await trial(settings.drainDelay);
+      cuts.push(result.cuts);
+      return result;
+    });
     const cutMedian = median(cuts);
     if (cuts.length > 0 && cutMedian > maxCutsMedian) misses.push(`median ${cutMedian} cut per shutdown (${cuts.join(', ')}), at most ${maxCutsMedian} allowed`);
     return {

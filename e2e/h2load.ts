@@ -4,10 +4,10 @@
  * code 0. h2load's own counts are reported as they are: a benchmark tool that finds its server
  * gone counts what it could not send as failed or errored, which is no loss by itself.
  */
-import { busyLoopsFor, type Mode } from './busy-loops';
-import { Child, startBinary } from './processes';
-import { errorMessage, errorRow, formatOldServer, markdownTable, oldServerMisses, type ScenarioReport } from './report';
-import { letLoadRun, serverTimeoutMs, trialsFor, type Scenario, type Settings } from './scenario';
+import { busyLoopsFor, type Mode } from '../harness/busy-loops';
+import { startBinary, type Child } from '../harness/child';
+import { formatOldServer, markdownTable, oldServerMisses, type ScenarioReport } from './report';
+import { letLoadRun, runTrials, serverTimeoutMs, trialsFor, type Scenario, type Settings } from './scenario';
 import { awaitServerExit, startServer, type RunningServer } from './servers';
 
 const h2loadBinary = '/usr/bin/h2load';
@@ -56,21 +56,8 @@ export const h2loadScenario: Scenario = {
   name: 'h2load',
   needs: { file: h2loadBinary, install: 'apt-get install nghttp2-client' },
   async run(mode: Mode, settings: Settings): Promise<ScenarioReport> {
-    const trials = trialsFor(settings, 1, 5);
     const header = ['trial', 'drainDelay', 'requests', 'succeeded', 'failed', 'errored', 'timeout', 'h2load', 'old server'];
-    const rows: string[][] = [];
-    const misses: string[] = [];
-    for (let n = 1; n <= trials; n++) {
-      process.stderr.write(`h2load · ${mode} (${busyLoopsFor(mode)} busy loops) · trial ${n} of ${trials}\n`);
-      try {
-        const result = await trial(settings.drainDelay);
-        rows.push([String(n), ...result.cells]);
-        misses.push(...result.misses.map((miss) => `trial ${n}: ${miss}`));
-      } catch (error) {
-        rows.push(errorRow([String(n)], error, header.length));
-        misses.push(`trial ${n} broke: ${errorMessage(error)}`);
-      }
-    }
+    const { rows, misses } = await runTrials(`h2load · ${mode} (${busyLoopsFor(mode)} busy loops)`, trialsFor(settings, 1, 5), header.length, () => trial(settings.drainDelay));
     return {
       table: markdownTable(header, rows),
       notes: [

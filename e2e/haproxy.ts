@@ -12,11 +12,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { busyLoopsFor, type Mode } from './busy-loops';
+import { busyLoopsFor, type Mode } from '../harness/busy-loops';
 import { startKeepAliveLoops, type Load } from './clients';
-import { Child, startBinary } from './processes';
-import { errorMessage, errorRow, formatOldServer, formatReasons, markdownTable, oldServerMisses, Tally, type ScenarioReport } from './report';
-import { freePort, letLoadRun, serverTimeoutMs, trialsFor, type Scenario, type Settings } from './scenario';
+import { startBinary, type Child } from '../harness/child';
+import { formatOldServer, formatReasons, markdownTable, oldServerMisses, Tally, type ScenarioReport } from './report';
+import { freePort, letLoadRun, runTrials, serverTimeoutMs, trialsFor, type Scenario, type Settings, type TrialReport } from './scenario';
 import { awaitServerExit, startServer, type RunningServer } from './servers';
 
 const haproxyBinary = '/usr/sbin/haproxy';
@@ -57,13 +57,6 @@ backend servers
 `;
 }
 
-interface Trial {
-  readonly drainDelay: number;
-  readonly tally: Tally;
-  readonly cells: string[];
-  readonly misses: string[];
-}
-
 /** Resolves once requests through HAProxy have been answered by every pid in `pids`; polls every 25 ms, bounded. */
 async function everyServerAnswers(port: number, pids: readonly number[], proxy: Child, timeoutMs: number): Promise<void> {
   const seen = new Set<number>();
@@ -100,7 +93,7 @@ function proxyErrors(proxy: Child): string {
   return formatReasons(counts);
 }
 
-async function trial(drainDelay: number): Promise<Trial> {
+async function trial(drainDelay: number): Promise<TrialReport> {
   const dir = mkdtempSync(join(tmpdir(), 'rx-graceful-e2e-'));
   const started: RunningServer[] = [];
   let proxy: Child | undefined;
@@ -149,7 +142,7 @@ async function trial(drainDelay: number): Promise<Trial> {
       downAfter,
       formatOldServer(old),
     ];
-    return { drainDelay, tally, cells, misses };
+    return { cells, misses };
   } finally {
     await load?.stop();
     for (const server of started) server.child.signal('SIGTERM');
@@ -171,17 +164,10 @@ export const haproxyScenario: Scenario = {
     const rows: string[][] = [];
     const misses: string[] = [];
     for (const drainDelay of delays) {
-      for (let n = 1; n <= trials; n++) {
-        process.stderr.write(`haproxy · ${mode} (${busyLoopsFor(mode)} busy loops) · drainDelay ${drainDelay} · trial ${n} of ${trials}\n`);
-        try {
-          const result = await trial(drainDelay);
-          rows.push([String(n), ...result.cells]);
-          misses.push(...result.misses.map((miss) => `trial ${n}: ${miss}`));
-        } catch (error) {
-          rows.push(errorRow([String(n), String(drainDelay)], error, header.length));
-          misses.push(`trial ${n} (drainDelay ${drainDelay}) broke: ${errorMessage(error)}`);
-        }
-      }
+      const label = `haproxy · ${mode} (${busyLoopsFor(mode)} busy loops) · drainDelay ${drainDelay}`;
+      const done = await runTrials(label, trials, header.length, () => trial(drainDelay), [String(drainDelay)], ` (drainDelay ${drainDelay})`);
+      rows.push(...done.rows);
+      misses.push(...done.misses);
     }
     return {
       table: markdownTable(header, rows),

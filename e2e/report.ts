@@ -2,10 +2,10 @@
  * What the e2e prints: the tallies of the client loops, how each old server ended, the per-trial
  * Markdown table of a scenario and the checks against its targets.
  */
-import { markdownTable } from '../bench/markdown';
-import { summarize } from '../bench/stats';
+import { markdownTable } from '../harness/markdown';
+import { summarize } from '../harness/stats';
 import type { ShutdownResult } from '../src';
-import type { Exit } from './processes';
+import type { Exit } from '../harness/child';
 
 export { markdownTable };
 

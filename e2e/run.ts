@@ -8,12 +8,12 @@
  *   npm run e2e -- --only=fetch,cluster --trials=2 --drain-delay=250
  */
 import { existsSync } from 'node:fs';
-import { busyLoopsFor, modes, withBusyLoops } from './busy-loops';
+import { busyLoopsFor, modes, withBusyLoops } from '../harness/busy-loops';
 import { clusterScenario } from './cluster';
 import { fetchScenario } from './fetch';
 import { h2loadScenario } from './h2load';
 import { haproxyScenario } from './haproxy';
-import { killLeftovers } from './processes';
+import { killLeftovers } from '../harness/child';
 import { errorMessage, type ScenarioReport } from './report';
 import type { Scenario, Settings } from './scenario';
 
@@ -105,7 +105,7 @@ async function main(): Promise<number> {
   return failed > 0 ? 1 : 0;
 }
 
-// Ctrl-C: the children are killed by processes.ts's exit hook.
+// Ctrl-C: the children are killed by harness/child.ts's exit hook.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
 main().then(

@@ -3,8 +3,8 @@
  * they share.
  */
 import { createServer } from 'node:net';
-import type { Mode } from './busy-loops';
-import type { ScenarioReport } from './report';
+import type { Mode } from '../harness/busy-loops';
+import { errorMessage, errorRow, type ScenarioReport } from './report';
 
 /** The run's flags, as the scenarios need them. */
 export interface Settings {
@@ -42,6 +42,41 @@ export function freePort(): Promise<number> {
       probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/** One trial's table cells (after its number) and the targets it missed. */
+export interface TrialReport {
+  readonly cells: readonly string[];
+  readonly misses: readonly string[];
+}
+
+/**
+ * Runs `trial` `trials` times, saying so on stderr after `label`: a table row per trial (for one that
+ * broke: its number, `first`, the error, `width` cells in all) and its misses, each naming the trial
+ * (and `tag` when it broke).
+ */
+export async function runTrials(
+  label: string,
+  trials: number,
+  width: number,
+  trial: () => Promise<TrialReport>,
+  first: readonly string[] = [],
+  tag = '',
+): Promise<{ rows: string[][]; misses: string[] }> {
+  const rows: string[][] = [];
+  const misses: string[] = [];
+  for (let n = 1; n <= trials; n++) {
+    process.stderr.write(`${label} · trial ${n} of ${trials}\n`);
+    try {
+      const result = await trial();
+      rows.push([String(n), ...result.cells]);
+      misses.push(...result.misses.map((miss) => `trial ${n}: ${miss}`));
+    } catch (error) {
+      rows.push(errorRow([String(n), ...first], error, width));
+      misses.push(`trial ${n}${tag} broke: ${errorMessage(error)}`);
+    }
+  }
+  return { rows, misses };
 }
 
 /** `settings.trials`, or `short` / `full` by the run's form. */

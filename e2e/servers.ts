@@ -3,7 +3,8 @@
  * learn how it ended and what its `wait()` said.
  */
 import type { ShutdownResult } from '../src';
-import { Child, startTs } from './processes';
+import { join } from 'node:path';
+import { startTs, type Child } from '../harness/child';
 import type { OldServer } from './report';
 import type { ServerConfig } from './server';
 
@@ -18,7 +19,7 @@ export interface RunningServer {
 
 /** Starts e2e/server.ts with `config` and resolves once it listens. */
 export async function startServer(name: string, config: ServerConfig): Promise<RunningServer> {
-  const child = startTs(name, 'server.ts', [JSON.stringify(config)]);
+  const child = startTs(name, join(__dirname, 'server.ts'), { args: [JSON.stringify(config)], ipc: false });
   try {
     const { match } = await child.waitForLine(/^listening (\d+)$/, 'listening', startupMs);
     return { child, port: Number(match[1]) };

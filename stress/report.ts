@@ -1,4 +1,5 @@
 /** The stress run's output: a Markdown table per run, one JSON line per trial, and what the columns mean. */
+import { markdownTable } from '../harness/markdown';
 import type { TrialResult } from './trial';
 
 const columns = [
@@ -18,57 +19,46 @@ const columns = [
   'ok',
 ] as const;
 
-function row(cells: readonly (string | number)[]): string {
-  return `| ${cells.join(' | ')} |`;
-}
-
 function sum(results: readonly TrialResult[], pick: (result: TrialResult) => number): number {
   return results.reduce((total, result) => total + pick(result), 0);
 }
 
 /** One row per trial, then the totals. */
-export function markdownTable(results: readonly TrialResult[]): string {
-  const lines = [row(columns), row(columns.map((_, index) => (index < 2 ? '---' : '---:')))];
-  for (const r of results) {
-    lines.push(
-      row([
-        r.trial,
-        r.protocol,
-        r.seed,
-        r.shutdownAfterMs,
-        r.atShutdown === undefined ? '–' : `${r.atShutdown.open}/${r.atShutdown.active}`,
-        r.sent,
-        r.completed,
-        r.refused,
-        r.reset,
-        r.lost,
-        r.shutdown?.killed ?? '–',
-        r.shutdown === undefined ? '–' : Math.round(r.shutdown.durationMs),
-        (r.wallMs / 1000).toFixed(1),
-        r.ok ? 'yes' : '**NO**',
-      ]),
-    );
-  }
+export function trialTable(results: readonly TrialResult[]): string {
   const drains = results.flatMap((r) => (r.shutdown === undefined ? [] : [r.shutdown.durationMs]));
-  lines.push(
-    row([
-      '**total**',
-      [...new Set(results.map((r) => r.protocol))].join('+'),
-      '',
-      '',
-      '',
-      sum(results, (r) => r.sent),
-      sum(results, (r) => r.completed),
-      sum(results, (r) => r.refused),
-      sum(results, (r) => r.reset),
-      `**${sum(results, (r) => r.lost)}**`,
-      sum(results, (r) => r.shutdown?.killed ?? 0),
-      drains.length === 0 ? '–' : `max ${Math.round(Math.max(...drains))}`,
-      (sum(results, (r) => r.wallMs) / 1000).toFixed(1),
-      `${results.filter((r) => r.ok).length}/${results.length}`,
-    ]),
-  );
-  return lines.join('\n');
+  const rows = results.map((r) => [
+    r.trial,
+    r.protocol,
+    r.seed,
+    r.shutdownAfterMs,
+    r.atShutdown === undefined ? '–' : `${r.atShutdown.open}/${r.atShutdown.active}`,
+    r.sent,
+    r.completed,
+    r.refused,
+    r.reset,
+    r.lost,
+    r.shutdown?.killed ?? '–',
+    r.shutdown === undefined ? '–' : Math.round(r.shutdown.durationMs),
+    (r.wallMs / 1000).toFixed(1),
+    r.ok ? 'yes' : '**NO**',
+  ]);
+  rows.push([
+    '**total**',
+    [...new Set(results.map((r) => r.protocol))].join('+'),
+    '',
+    '',
+    '',
+    sum(results, (r) => r.sent),
+    sum(results, (r) => r.completed),
+    sum(results, (r) => r.refused),
+    sum(results, (r) => r.reset),
+    `**${sum(results, (r) => r.lost)}**`,
+    sum(results, (r) => r.shutdown?.killed ?? 0),
+    drains.length === 0 ? '–' : `max ${Math.round(Math.max(...drains))}`,
+    (sum(results, (r) => r.wallMs) / 1000).toFixed(1),
+    `${results.filter((r) => r.ok).length}/${results.length}`,
+  ]);
+  return markdownTable(columns, rows, 2);
 }
 
 /** How the resets of a run split: newcomers against reused connections, and what the clients saw. */

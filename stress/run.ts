@@ -12,7 +12,7 @@
  */
 import { protocols, type Protocol } from './messages';
 import { randomSeed, trialSeed } from './prng';
-import { jsonLine, legend, markdownTable, resetSummary } from './report';
+import { jsonLine, legend, resetSummary, trialTable } from './report';
 import { runTrial, type TrialResult } from './trial';
 
 interface Flags {
@@ -86,7 +86,7 @@ async function main(): Promise<number> {
       for (const problem of [...result.problems, ...result.anomalies]) process.stderr.write(`  ${problem}\n`);
     }
     console.log(`## ${protocol}\n`);
-    console.log(markdownTable(results));
+    console.log(trialTable(results));
     console.log(`\n${resetSummary(results)}\n`);
     all.push(...results);
   }
@@ -109,6 +109,9 @@ async function main(): Promise<number> {
   }
   return 1;
 }
+
+// Ctrl-C: the children are killed by harness/child.ts's exit hook.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
 main().then(
   (code) => (process.exitCode = code),

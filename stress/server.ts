@@ -12,7 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { GracefulServer } from '../src';
 import type { ServerState } from '../src';
 import type { ServerConfig, ServerMessage } from './messages';
-import { testCertificate } from './tls';
+import { testCertificate } from '../harness/certificate';
+import { reportFatal, sendToParent } from '../harness/parent';
 import { answerFor } from './workload';
 
 /** The part of a request both HTTP/1 and the HTTP/2 compatibility API have. */
@@ -26,10 +27,6 @@ interface Response {
   setHeader(name: string, value: string | number): unknown;
   end(body: Buffer): unknown;
   once(event: 'finish', listener: () => void): unknown;
-}
-
-function send(message: ServerMessage): void {
-  process.send?.(message);
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig;
@@ -109,7 +106,7 @@ function describeHungDrain(): string {
 }
 
 function startShutdown(): void {
-  send({ type: 'shutdown', open: state?.open ?? -1, active: state?.active ?? -1, receivedBefore: received.length });
+  sendToParent({ type: 'shutdown', open: state?.open ?? -1, active: state?.active ?? -1, receivedBefore: received.length });
   graceful.shutdown();
   const hung = setTimeout(() => process.stderr.write(`${describeHungDrain()}\n`), 2_000);
   hung.unref();
@@ -126,22 +123,16 @@ function startShutdown(): void {
       };
       // Disconnect only once the message is written: a large log (100,000+ ids) sent and then
       // disconnected at once never reached the orchestrator.
-      process.send?.(done, () => process.disconnect?.());
+      sendToParent(done, () => process.disconnect?.());
     },
-    (error: unknown) => fatal(error),
+    reportFatal,
   );
 }
 
-function fatal(error: unknown): void {
-  const message: ServerMessage = { type: 'fatal', error: error instanceof Error ? (error.stack ?? error.message) : String(error) };
-  if (process.send === undefined || !process.connected) process.exit(2);
-  process.send(message, () => process.exit(2));
-}
-
-process.on('uncaughtException', fatal);
+process.on('uncaughtException', reportFatal);
 // A last resort if the orchestrator is gone: unref'd, so it never keeps this process alive itself.
 setTimeout(() => process.exit(3), config.shutdownAfterMs + config.timeoutMs + 60_000).unref();
 graceful.listen({ port: 0, host: '127.0.0.1' }).then(
-  (address) => send({ type: 'listening', port: (address as AddressInfo).port }),
-  (error: unknown) => fatal(error),
+  (address) => sendToParent({ type: 'listening', port: (address as AddressInfo).port } satisfies ServerMessage),
+  reportFatal,
 );

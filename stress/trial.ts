@@ -2,11 +2,13 @@
  * One stress trial: a server process and a load process, forked fresh; the server shuts down at
  * a moment drawn from the trial's seed; each request is then classed from both sides.
  */
+import { join } from 'node:path';
+import { startTs } from '../harness/child';
 import { classify, type Classification } from './classify';
-import { Child } from './child';
-import type { LoadConfig, LoadMessage, LoadReport, Protocol, ServerConfig, ServerLog, ServerMessage, ShutdownFigures } from './messages';
+import type { LoadCommand, LoadConfig, LoadMessage, LoadReport, Protocol, ServerConfig, ServerLog, ServerMessage, ShutdownFigures } from './messages';
 import { Prng } from './prng';
 
+/** What a trial runs: its protocol, seed and load. */
 export interface TrialOptions {
   readonly protocol: Protocol;
   /** Decides the moment of the shutdown; the same seed, the same moment. */
@@ -27,6 +29,7 @@ export interface TrialOptions {
   readonly idleLinger?: number;
 }
 
+/** What a trial gave: its requests classed, the shutdown, and what went wrong with the trial itself. */
 export interface TrialResult extends Classification {
   readonly trial: number;
   readonly protocol: Protocol;
@@ -62,6 +65,7 @@ export function shutdownMoment(seed: number, quick: boolean): number {
   return quick ? prng.between(200, 1_000) : prng.between(500, 4_000);
 }
 
+/** Runs one trial in a fresh server and load process, and classes every request. */
 export async function runTrial(options: TrialOptions): Promise<TrialResult> {
   const began = Date.now();
   const quick = options.quick ?? false;
@@ -86,33 +90,31 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
   let atShutdown: TrialResult['atShutdown'];
   let shutdown: ShutdownFigures | undefined;
 
-  const server = new Child<ServerMessage>('server', 'server.ts', serverConfig);
-  const load = new Child<LoadMessage>('load', 'load.ts', loadConfig);
+  const server = startTs<ServerMessage>('server', join(__dirname, 'server.ts'), { args: [JSON.stringify(serverConfig)], output: 'inherit' });
+  const load = startTs<LoadMessage>('load', join(__dirname, 'load.ts'), { args: [JSON.stringify(loadConfig)], output: 'inherit' });
   try {
-    const [listening, ready] = await Promise.all([server.next(['listening'], startupMs), load.next(['ready'], startupMs)]);
-    if (listening?.type !== 'listening') throw new Error(`the server did not listen: ${describe(listening)}`);
-    if (ready?.type !== 'ready') throw new Error(`the load process did not start: ${describe(ready)}`);
-    load.send({ type: 'go', port: listening.port });
+    const [listening] = await Promise.all([server.next('listening', startupMs), load.next('ready', startupMs)]);
+    load.send({ type: 'go', port: listening.port } satisfies LoadCommand);
 
     const bound = loadConfig.deadlineMs + 10_000;
-    const [started, done, loaded] = await Promise.all([server.next(['shutdown'], bound), server.next(['done'], bound), load.next(['done'], bound)]);
-    if (started?.type === 'shutdown') atShutdown = { open: started.open, active: started.active, received: started.receivedBefore };
-    if (done?.type === 'done') {
-      shutdown = done.result;
-      serverLog = done.log;
-      if (done.stateAfter.open !== 0 || done.stateAfter.phase !== 'stopped') problems.push(`after wait(): ${JSON.stringify(done.stateAfter)}`);
+    const [started, done, loaded] = await Promise.allSettled([server.next('shutdown', bound), server.next('done', bound), load.next('done', bound)]);
+    if (started.status === 'fulfilled') atShutdown = { open: started.value.open, active: started.value.active, received: started.value.receivedBefore };
+    if (done.status === 'fulfilled') {
+      shutdown = done.value.result;
+      serverLog = done.value.log;
+      if (done.value.stateAfter.open !== 0 || done.value.stateAfter.phase !== 'stopped') problems.push(`after wait(): ${JSON.stringify(done.value.stateAfter)}`);
     } else {
-      problems.push(`the server reported no finished shutdown: ${describe(done)}`);
+      problems.push(`the server reported no finished shutdown: ${errorMessage(done.reason)}`);
     }
-    if (loaded?.type === 'done') loadReport = loaded.report;
-    else problems.push(`the load process reported nothing: ${describe(loaded)}`);
+    if (loaded.status === 'fulfilled') loadReport = loaded.value.report;
+    else problems.push(`the load process reported nothing: ${errorMessage(loaded.reason)}`);
     if (loadReport.atDeadline > 0) problems.push(`${loadReport.atDeadline} client loops were still running at the load deadline`);
 
-    const [serverExited, loadExited] = await Promise.all([server.exits(exitMs), load.exits(exitMs)]);
-    if (!serverExited) problems.push(`the server process did not exit by itself within ${exitMs} ms of its drain (a handle left open)`);
-    if (!loadExited) problems.push(`the load process did not exit by itself within ${exitMs} ms`);
+    const [serverExit, loadExit] = await Promise.all([server.exits(exitMs), load.exits(exitMs)]);
+    if (serverExit === undefined) problems.push(`the server process did not exit by itself within ${exitMs} ms of its drain (a handle left open)`);
+    if (loadExit === undefined) problems.push(`the load process did not exit by itself within ${exitMs} ms`);
   } catch (error) {
-    problems.push(error instanceof Error ? error.message : String(error));
+    problems.push(errorMessage(error));
   } finally {
     await Promise.all([server.kill(), load.kill()]);
   }
@@ -134,8 +136,6 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
   };
 }
 
-function describe(message: { type: string } | undefined): string {
-  if (message === undefined) return 'no message before the deadline';
-  if (message.type === 'fatal') return (message as { error?: string }).error ?? 'fatal';
-  return message.type;
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

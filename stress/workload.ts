@@ -3,6 +3,7 @@
  * sides from the id alone: the handler's latency (0 to 200 ms) and the body (its length and
  * every byte), so that the client can verify a response without asking the server.
  */
+import type { Verify } from '../harness/request-loops';
 
 /** How the server answers one request. */
 export interface Answer {
@@ -46,16 +47,17 @@ export function bodyFor(id: string): Buffer {
   return Buffer.from(unit.repeat(Math.ceil(length / unit.length)).slice(0, length), 'latin1');
 }
 
+/** The answer to request `id`: its delay and body. */
 export function answerFor(id: string): Answer {
   return { delayMs: delayFor(id), body: bodyFor(id) };
 }
 
-/** Why a whole response is not the right one, or undefined if it is. */
-export function checkResponse(id: string, status: number, echoedId: string | undefined, body: Buffer): string | undefined {
+/** Why a whole response is not the right one for request `id`, or undefined if it is. */
+export const checkResponse: Verify = (id, { status, echoedId, body }) => {
   if (status !== 200) return `status ${status}`;
   if (echoedId !== id) return `x-request-id ${String(echoedId)}`;
   const expected = bodyFor(id);
   if (body.length !== expected.length) return `body length ${body.length}, expected ${expected.length}`;
   if (!body.equals(expected)) return 'body content differs';
   return undefined;
-}
+};

@@ -1,8 +1,7 @@
-import { markdownTable, formatRatio, formatSummary } from '../markdown';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RoundSeries, summarize } from '../../harness/stats';
 import type { CpuMark } from '../protocol';
-import { RoundSeries, summarize } from '../stats';
-import type { Scenario, TargetCheck } from './scenario';
+import { ratioColumn, ratioTarget, summaryColumn, systemsTable, type Scenario } from './scenario';
 
 const connections = 50;
 const windowMs = 500;
@@ -19,8 +18,7 @@ export const scenario: Scenario = {
     const rate = new RoundSeries(context.rounds);
     const p50 = new RoundSeries(context.rounds);
     const p99 = new RoundSeries(context.rounds);
-    const load = context.spread(connections)[0]?.load;
-    if (!load) throw new Error('no load process');
+    const load = context.load;
 
     await context.eachTrial('A cost per request', async (system, round) => {
       await context.withServer(
@@ -59,38 +57,23 @@ export const scenario: Scenario = {
       );
     });
 
-    const rows = context.systems.map((system) => [
-      system,
-      formatSummary(cpu.summary(system), 2),
-      formatRatio(cpu.ratio(system, 'bare')),
-      formatSummary(rate.summary(system)),
-      formatRatio(rate.ratio(system, 'bare')),
-      formatSummary(p50.summary(system), 2),
-      formatSummary(p99.summary(system), 2),
-    ]);
-    const summaries = context.systems.map((system) => ({
-      scenario: 'A',
-      system,
-      cpuPerRequestUs: cpu.summary(system),
-      cpuVsBare: cpu.ratio(system, 'bare'),
-      requestsPerS: rate.summary(system),
-      requestsVsBare: rate.ratio(system, 'bare'),
-      p50Ms: p50.summary(system),
-      p99Ms: p99.summary(system),
-    }));
-
+    const { markdown, summaries } = systemsTable(
+      context.systems,
+      [
+        summaryColumn('CPU µs/req', 'cpuPerRequestUs', cpu, 2),
+        ratioColumn('× bare', 'cpuVsBare', cpu),
+        summaryColumn('req/s', 'requestsPerS', rate),
+        ratioColumn('× bare', 'requestsVsBare', rate),
+        summaryColumn('p50 ms', 'p50Ms', p50, 2),
+        summaryColumn('p99 ms', 'p99Ms', p99, 2),
+      ],
+      { scenario: 'A' },
+    );
     const limits: [string, number][] = [
       ['rx-graceful', 1.02],
       ['rx-graceful-state', 1.05],
     ];
-    const targets: TargetCheck[] = limits.map(([system, limit]) => {
-      const ratio = cpu.ratio(system, 'bare');
-      return {
-        target: `A: CPU per request of ${system} ≤ ${limit} × bare`,
-        measured: ratio ? `${formatRatio(ratio)} × bare` : 'not measured',
-        met: ratio ? ratio.median <= limit : null,
-      };
-    });
+    const targets = limits.map(([system, limit]) => ratioTarget(`A: CPU per request of ${system} ≤ ${limit} × bare`, cpu.ratio(system, 'bare'), limit));
 
     return {
       id: 'A',
@@ -100,12 +83,7 @@ export const scenario: Scenario = {
         `While it runs, the orchestrator reads the server process’s process.cpuUsage() (user + system) and its handler’s request count every ${windowMs} ms; ` +
         'per window, CPU per request is the CPU time over the requests run, req/s the requests over the wall time; a trial’s figure is the median over its windows. ' +
         'p50/p99 come from autocannon’s per-response times over the whole measured run. With two cores, the load generator is as busy as the server: req/s is bounded by both.',
-      tables: [
-        {
-          caption: 'CPU per request (µs) and throughput; median (min–max) over rounds; × bare is the ratio to bare Node in the same round',
-          markdown: markdownTable(['system', 'CPU µs/req', '× bare', 'req/s', '× bare', 'p50 ms', 'p99 ms'], rows),
-        },
-      ],
+      tables: [{ caption: 'CPU per request (µs) and throughput; median (min–max) over rounds; × bare is the ratio to bare Node in the same round', markdown }],
       summaries,
       charts: [],
       targets,

@@ -1,8 +1,7 @@
-import { formatRatio, formatSummary, markdownTable } from '../markdown';
-import { RoundSeries } from '../stats';
+import { formatRatio, formatSummary, markdownTable } from '../../harness/markdown';
+import { RoundSeries } from '../../harness/stats';
 import { idleKeepAliveTimeoutMs, idleTimeoutMs, idleTrials, openConcurrency } from './idle-trials';
-import { isPeer, type Scenario, type TargetCheck } from './scenario';
-
+import { isPeer, ratioTarget, type Scenario, type TargetCheck } from './scenario';
 
 /** B. Idle keep-alive connections, then a shutdown with a 10 s timeout: time to resolve. */
 export const scenario: Scenario = {
@@ -55,14 +54,7 @@ export const scenario: Scenario = {
           met: own && fastest ? own.median <= fastest.median : null,
         });
       }
-      if (size === 10_000) {
-        const ratio = series.ratio('rx-graceful', 'bare');
-        targets.push({
-          target: 'B 10,000 idle: rx-graceful ≤ 0.75 × bare',
-          measured: ratio ? `${formatRatio(ratio)} × bare` : 'not measured',
-          met: ratio ? ratio.median <= 0.75 : null,
-        });
-      }
+      if (size === 10_000) targets.push(ratioTarget('B 10,000 idle: rx-graceful ≤ 0.75 × bare', series.ratio('rx-graceful', 'bare'), 0.75));
     }
 
     return {

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { chartConfig } from '../charts';
-import { formatRatio, formatSummary, markdownTable } from '../markdown';
-import { RoundSeries } from '../stats';
-import type { Scenario, TargetCheck } from './scenario';
+import { formatSummary } from '../../harness/markdown';
+import { RoundSeries } from '../../harness/stats';
+import { ratioColumn, summaryColumn, systemsTable, type Scenario, type TargetCheck } from './scenario';
 
 const requests = 100;
 const handlerMs = 500;
@@ -20,8 +20,7 @@ export const scenario: Scenario = {
     const over = new RoundSeries(context.rounds);
     const whole = new RoundSeries(context.rounds);
     const withClose = new RoundSeries(context.rounds);
-    const load = context.spread(requests)[0]?.load;
-    if (!load) throw new Error('no load process');
+    const load = context.load;
 
     await context.eachTrial('C in flight', async (system, round) => {
       await context.withServer(
@@ -35,9 +34,8 @@ export const scenario: Scenario = {
         async ({ peer, port }) => {
           const [clients, done] = await Promise.all([
             load.call('inflight', { port, count: requests, settleMs: timeoutMs + 2_000 }, timeoutMs + 10_000),
-            peer.nextEvent('done', timeoutMs + 5_000),
+            peer.next('done', timeoutMs + 5_000),
           ]);
-          if (!done) throw new Error(`did not resolve within ${timeoutMs + 5_000} ms`);
           resolve.set(system, round, done.durationMs);
           ideal.set(system, round, done.lastFinishMs);
           over.set(system, round, done.lastFinishMs === null ? null : done.durationMs - done.lastFinishMs);
@@ -48,25 +46,18 @@ export const scenario: Scenario = {
       );
     });
 
-    const rows = context.systems.map((system) => [
-      system,
-      formatSummary(resolve.summary(system), 1),
-      formatSummary(ideal.summary(system), 1),
-      formatSummary(over.summary(system), 1),
-      formatRatio(resolve.ratio(system, 'bare')),
-      formatSummary(whole.summary(system)),
-      formatSummary(withClose.summary(system)),
-    ]);
-    const summaries = context.systems.map((system) => ({
-      scenario: 'C',
-      system,
-      resolveMs: resolve.summary(system),
-      idealMs: ideal.summary(system),
-      overIdealMs: over.summary(system),
-      resolveVsBare: resolve.ratio(system, 'bare'),
-      wholeResponses: whole.summary(system),
-      withConnectionClose: withClose.summary(system),
-    }));
+    const { markdown, summaries } = systemsTable(
+      context.systems,
+      [
+        summaryColumn('resolve ms', 'resolveMs', resolve, 1),
+        summaryColumn('ideal ms', 'idealMs', ideal, 1),
+        summaryColumn('over ideal ms', 'overIdealMs', over, 1),
+        ratioColumn('resolve × bare', 'resolveVsBare', resolve),
+        summaryColumn('whole', 'wholeResponses', whole),
+        summaryColumn('with close', 'withConnectionClose', withClose),
+      ],
+      { scenario: 'C' },
+    );
 
     const targets: TargetCheck[] = ['rx-graceful', 'rx-graceful-state'].flatMap((system) => {
       const late = over.summary(system);
@@ -128,12 +119,7 @@ export const scenario: Scenario = {
         `${requests} keep-alive connections each send one request; the handler answers after ${handlerMs} ms. The server process calls the system’s shutdown ${shutdownAfterMs} ms after the first request reached the handler ` +
         `(timeout ${timeoutMs / 1000} s; Node’s default keepAliveTimeout 5 s). Resolve is from that call to the system’s report; the ideal is from that call to the \`finish\` of the last response; ` +
         'the client counts whole responses (status 200, whole body) and those carrying `Connection: close`, and keeps each connection open until the server closes it, as a keep-alive client does.',
-      tables: [
-        {
-          caption: 'Resolve and ideal (ms from the shutdown call), resolve minus ideal (ms), whole responses and those with `Connection: close` (of 100)',
-          markdown: markdownTable(['system', 'resolve ms', 'ideal ms', 'over ideal ms', 'resolve × bare', 'whole', 'with close'], rows),
-        },
-      ],
+      tables: [{ caption: 'Resolve and ideal (ms from the shutdown call), resolve minus ideal (ms), whole responses and those with `Connection: close` (of 100)', markdown }],
       summaries,
       charts: [{ file: path.join(__dirname, '..', 'c-inflight.svg'), title: 'C: time to resolve with requests in flight', spec }],
       targets,

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { chartConfig } from '../charts';
-import { formatSummary, markdownTable } from '../markdown';
-import { RoundSeries } from '../stats';
-import type { Scenario, TargetCheck } from './scenario';
+import { formatSummary } from '../../harness/markdown';
+import { RoundSeries } from '../../harness/stats';
+import { summaryColumn, systemsTable, type Scenario, type TargetCheck } from './scenario';
 
 const requests = 10;
 const timeoutMs = 300;
@@ -20,8 +20,7 @@ export const scenario: Scenario = {
     const exits = new RoundSeries(context.rounds);
     const clientsCut = new RoundSeries(context.rounds);
     const graceful = new Map<string, (boolean | null)[]>();
-    const load = context.spread(requests)[0]?.load;
-    if (!load) throw new Error('no load process');
+    const load = context.load;
 
     await context.eachTrial('D never answered', async (system, round) => {
       await context.withServer(
@@ -30,10 +29,9 @@ export const scenario: Scenario = {
         async ({ peer, port }) => {
           const [clients, done] = await Promise.all([
             load.call('inflight', { port, count: requests, settleMs: timeoutMs + 3_000 }, timeoutMs + 10_000),
-            peer.nextEvent('done', timeoutMs + 5_000),
+            peer.next('done', timeoutMs + 5_000),
           ]);
-          if (!done) throw new Error(`did not resolve within ${timeoutMs + 5_000} ms`);
-          const exited = await peer.waitForExit(exitWindowMs);
+          const exited = (await peer.exits(exitWindowMs)) !== undefined;
           resolve.set(system, round, done.durationMs);
           overDeadline.set(system, round, done.durationMs - timeoutMs);
           killed.set(system, round, done.killed);
@@ -59,23 +57,17 @@ export const scenario: Scenario = {
       const flags = (graceful.get(system) ?? []).filter((flag): flag is boolean => typeof flag === 'boolean');
       return flags.length > 0 ? `no count (gracefully=${flags.join('/')})` : 'no count';
     };
-    const rows = context.systems.map((system) => [
-      system,
-      formatSummary(resolve.summary(system), 1),
-      formatSummary(overDeadline.summary(system), 1),
-      reportedLabel(system),
-      formatSummary(clientsCut.summary(system)),
-      exitLabel(system),
-    ]);
-    const summaries = context.systems.map((system) => ({
-      scenario: 'D',
-      system,
-      resolveMs: resolve.summary(system),
-      overDeadlineMs: overDeadline.summary(system),
-      killedReported: killed.summary(system),
-      clientsCut: clientsCut.summary(system),
-      exitedBySelf: exits.values(system),
-    }));
+    const { markdown, summaries } = systemsTable(
+      context.systems,
+      [
+        summaryColumn('resolve ms', 'resolveMs', resolve, 1),
+        summaryColumn('over deadline ms', 'overDeadlineMs', overDeadline, 1),
+        { header: 'killed reported', key: 'killedReported', cell: reportedLabel, json: (system) => killed.summary(system) },
+        summaryColumn('clients cut', 'clientsCut', clientsCut),
+        { header: 'exits by itself', key: 'exitedBySelf', cell: exitLabel, json: (system) => exits.values(system) },
+      ],
+      { scenario: 'D' },
+    );
 
     const targets: TargetCheck[] = ['rx-graceful', 'rx-graceful-state'].flatMap((system) => {
       const late = overDeadline.summary(system);
@@ -129,12 +121,7 @@ export const scenario: Scenario = {
         `${requests} connections each send one request the handler never answers. The server process calls the system’s shutdown when the ${requests}th request reaches the handler (timeout ${timeoutMs} ms) ` +
         `and reports the resolve time and any killed count the system gives. Then it closes its IPC channel and does nothing else: “exits” says whether the process ended by itself within ${exitWindowMs / 1000} s ` +
         '(the harness never calls `process.exit` in this scenario). “cut” is how many of the clients saw their connection closed without an answer.',
-      tables: [
-        {
-          caption: 'Resolve (ms from the shutdown call), over the deadline (ms), killed as reported, clients cut, process exit',
-          markdown: markdownTable(['system', 'resolve ms', 'over deadline ms', 'killed reported', 'clients cut', 'exits by itself'], rows),
-        },
-      ],
+      tables: [{ caption: 'Resolve (ms from the shutdown call), over the deadline (ms), killed as reported, clients cut, process exit', markdown }],
       summaries,
       charts: [{ file: path.join(__dirname, '..', 'd-hung.svg'), title: 'D: time to resolve with requests that never finish', spec }],
       targets,

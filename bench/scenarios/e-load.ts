@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { chartConfig } from '../charts';
-import { formatSummary, markdownTable } from '../markdown';
-import { RoundSeries } from '../stats';
-import type { Scenario, TargetCheck } from './scenario';
+import { formatSummary } from '../../harness/markdown';
+import { RoundSeries } from '../../harness/stats';
+import { summaryColumn, systemsTable, type Scenario, type TargetCheck } from './scenario';
 
 const clients = 100;
 const handlerMs = 1;
@@ -25,8 +25,7 @@ export const scenario: Scenario = {
     const series = new Map<string, Map<Outcome, RoundSeries>>(
       shapes.map((shape) => [shape.name, new Map(outcomes.map((outcome) => [outcome, new RoundSeries(context.rounds)]))]),
     );
-    const load = context.spread(clients)[0]?.load;
-    if (!load) throw new Error('no load process');
+    const load = context.load;
 
     for (const shape of shapes) {
       const figures = series.get(shape.name) as Map<Outcome, RoundSeries>;
@@ -38,9 +37,8 @@ export const scenario: Scenario = {
           async ({ peer, port }) => {
             const [storm, done] = await Promise.all([
               load.call('storm', { port, clients, thinkMaxMs: shape.thinkMaxMs, endAfterMs }, endAfterMs + 10_000),
-              peer.nextEvent('done', loadMs + timeoutMs + 5_000),
+              peer.next('done', loadMs + timeoutMs + 5_000),
             ]);
-            if (!done) throw new Error(`did not resolve within ${loadMs + timeoutMs + 5_000} ms`);
             const written = storm.failures.filter((failure) => failure.sent).map((failure) => failure.id);
             const ran = new Set((await peer.call('ran', { ids: written }, 10_000)).ids);
             let lost = 0;
@@ -80,24 +78,17 @@ export const scenario: Scenario = {
     }
 
     const figure = (shape: string, outcome: Outcome): RoundSeries => series.get(shape)?.get(outcome) as RoundSeries;
-    const tables = shapes.map((shape) => ({
+    const headers: Record<Outcome, string> = { completed: 'completed', refused: 'refused', resetNewcomers: 'reset newcomers', cut: 'cut before run', lost: 'lost', resolveMs: 'resolve ms' };
+    const perShape = shapes.map((shape) => ({
       caption: `${shape.name} (${shape.description}): per trial, median (min–max) over rounds`,
-      markdown: markdownTable(
-        ['system', 'completed', 'refused', 'reset newcomers', 'cut before run', 'lost', 'resolve ms'],
-        context.systems.map((system) => [
-          system,
-          ...outcomes.map((outcome) => formatSummary(figure(shape.name, outcome).summary(system), outcome === 'resolveMs' ? 1 : 0)),
-        ]),
+      ...systemsTable(
+        context.systems,
+        outcomes.map((outcome) => summaryColumn(headers[outcome], outcome, figure(shape.name, outcome), outcome === 'resolveMs' ? 1 : 0)),
+        { scenario: 'E', shape: shape.name },
       ),
     }));
-    const summaries = shapes.flatMap((shape) =>
-      context.systems.map((system) => ({
-        scenario: 'E',
-        shape: shape.name,
-        system,
-        ...Object.fromEntries(outcomes.map((outcome) => [outcome, figure(shape.name, outcome).summary(system)])),
-      })),
-    );
+    const tables = perShape.map(({ caption, markdown }) => ({ caption, markdown }));
+    const summaries = perShape.flatMap((table) => table.summaries);
 
     const targets: TargetCheck[] = ['rx-graceful', 'rx-graceful-state'].flatMap((system) => {
       const worst = (shape: string, outcome: Outcome): number | null => figure(shape, outcome).summary(system)?.max ?? null;

@@ -1,7 +1,6 @@
-import { formatRatio, formatSummary, markdownTable } from '../markdown';
-import { RoundSeries } from '../stats';
+import { RoundSeries } from '../../harness/stats';
 import { idleKeepAliveTimeoutMs, idleTrials } from './idle-trials';
-import type { Scenario, TargetCheck } from './scenario';
+import { ratioColumn, ratioTarget, summaryColumn, systemsTable, type Scenario } from './scenario';
 
 const connections = 10_000;
 
@@ -23,29 +22,19 @@ export const scenario: Scenario = {
       }
     }
 
-    const rows = context.systems.map((system) => [
-      system,
-      formatSummary(heap.summary(system)),
-      formatRatio(heap.ratio(system, 'bare')),
-      formatSummary(rss.summary(system)),
-      formatRatio(rss.ratio(system, 'bare')),
-    ]);
-    const summaries = context.systems.map((system) => ({
-      scenario: 'F',
-      system,
-      heapBytesPerConnection: heap.summary(system),
-      heapVsBare: heap.ratio(system, 'bare'),
-      rssBytesPerConnection: rss.summary(system),
-      rssVsBare: rss.ratio(system, 'bare'),
-    }));
-    const targets: TargetCheck[] = ['rx-graceful', 'rx-graceful-state'].map((system) => {
-      const ratio = heap.ratio(system, 'bare');
-      return {
-        target: `F: ${system} heap per idle connection ≤ 1.10 × bare`,
-        measured: ratio ? `${formatRatio(ratio)} × bare` : 'not measured',
-        met: ratio ? ratio.median <= 1.1 : null,
-      };
-    });
+    const { markdown, summaries } = systemsTable(
+      context.systems,
+      [
+        summaryColumn('heap B/conn', 'heapBytesPerConnection', heap),
+        ratioColumn('× bare', 'heapVsBare', heap),
+        summaryColumn('RSS B/conn', 'rssBytesPerConnection', rss),
+        ratioColumn('× bare', 'rssVsBare', rss),
+      ],
+      { scenario: 'F' },
+    );
+    const targets = ['rx-graceful', 'rx-graceful-state'].map((system) =>
+      ratioTarget(`F: ${system} heap per idle connection ≤ 1.10 × bare`, heap.ratio(system, 'bare'), 1.1),
+    );
 
     return {
       id: 'F',
@@ -53,12 +42,7 @@ export const scenario: Scenario = {
       method:
         `In the server process (started with --expose-gc): gc() three times, then process.memoryUsage(), before and after the load processes open ${connections.toLocaleString('en-US')} keep-alive connections ` +
         `with one request each and hold them idle (keepAliveTimeout ${idleKeepAliveTimeoutMs / 1000} s). These are the trials of B with 10,000 connections, measured before their shutdown. Per connection = (after − before) / connections. RSS is noisier than heap.`,
-      tables: [
-        {
-          caption: `Bytes per idle connection with ${connections.toLocaleString('en-US')} open`,
-          markdown: markdownTable(['system', 'heap B/conn', '× bare', 'RSS B/conn', '× bare'], rows),
-        },
-      ],
+      tables: [{ caption: `Bytes per idle connection with ${connections.toLocaleString('en-US')} open`, markdown }],
       summaries,
       charts: [],
       targets,

@@ -1,12 +1,16 @@
 import type { Summary } from './stats';
 
-/** A Markdown table; cells are written as given. */
-export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
-  const rule = `|${header.map(() => ' --- ').join('|')}|`;
-  return [line(header), rule, ...rows.map(line)].join('\n');
+/** A Markdown table, cells written as given; columns from `rightFrom` on are right-aligned. */
+export function markdownTable(
+  header: readonly string[],
+  rows: readonly (readonly (string | number)[])[],
+  rightFrom = header.length,
+): string {
+  const line = (cells: readonly (string | number)[]): string => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map((_, index) => (index < rightFrom ? '---' : '---:'))), ...rows.map(line)].join('\n');
 }
 
+/** `value` with `digits` decimals and thousands separators. */
 export function formatNumber(value: number, digits: number): string {
   if (!Number.isFinite(value)) return String(value);
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -20,6 +24,7 @@ export function formatSummary(summary: Summary | null, digits = 0): string {
   return `${median} (${formatNumber(summary.min, digits)}–${formatNumber(summary.max, digits)})`;
 }
 
+/** A ratio's summary with two decimals, or `—`. */
 export function formatRatio(summary: Summary | null): string {
-  return summary ? formatSummary(summary, 2) : '—';
+  return formatSummary(summary, 2);
 }

@@ -1,5 +1,6 @@
 /** Median and range over rounds, and ratios to a baseline measured in the same round. */
 
+/** The median, range and count of the values of some rounds. */
 export interface Summary {
   median: number;
   min: number;
@@ -8,6 +9,7 @@ export interface Summary {
   n: number;
 }
 
+/** The summary of the finite values, or null when there is none. */
 export function summarize(values: readonly (number | null)[]): Summary | null {
   const present = values.filter((value): value is number => value !== null && Number.isFinite(value)).sort((a, b) => a - b);
   if (present.length === 0) return null;

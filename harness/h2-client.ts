@@ -1,21 +1,23 @@
 /**
- * HTTP/2 clients: request loops that share one `http2.connect` session per group (several
+ * HTTP/2 clients over TLS: request loops that share one `http2.connect` session per group (several
  * streams in flight on one connection, as browsers and gRPC clients do). A group opens its next
  * session when the current one has received GOAWAY or closed.
  */
 import * as http2 from 'node:http2';
-import { checkResponse } from './workload';
+import type { Outcome, Requester, Verify, WholeResponse } from './request-loops';
 
-export type SessionResult = { kind: 'open'; session: http2.ClientHttp2Session } | { kind: 'refused' } | { kind: 'failed'; reason: string };
+/** What asking a group for a session gave: an open session, a refusal, or another failure. */
+export type SessionResult =
+  { kind: 'open'; session: http2.ClientHttp2Session } | { kind: 'refused' } | { kind: 'failed'; reason: string };
 
+/** What became of one stream: its whole response, a failure, or `unsent` (the session took no new stream). */
 export type StreamResult =
-  | { kind: 'completed' }
-  | { kind: 'bad'; reason: string }
-  | { kind: 'failed'; reason: string }
-  /** `session.request()` threw: the session was closing, no frame was sent; try another session. */
-  | { kind: 'unsent'; reason: string };
+  ({ kind: 'response' } & WholeResponse) | { kind: 'failed'; reason: string } | { kind: 'unsent'; reason: string };
 
-/** One session at a time, shared by the request loops of a group. */
+/** A loop gives up a request after this many sessions that would not take its stream. */
+const maxUnsent = 1_000;
+
+/** One session at a time to 127.0.0.1:`port`, shared by the request loops of a group. */
 export class SessionGroup {
   /** Sessions this group opened. */
   opened = 0;
@@ -73,7 +75,11 @@ export class SessionGroup {
       };
       session.on('error', (error: NodeJS.ErrnoException) => {
         unusable();
-        settle(error.code === 'ECONNREFUSED' ? { kind: 'refused' } : { kind: 'failed', reason: `connect: ${error.code ?? error.message}` });
+        settle(
+          error.code === 'ECONNREFUSED'
+            ? { kind: 'refused' }
+            : { kind: 'failed', reason: `connect: ${error.code ?? error.message}` },
+        );
       });
       session.on('goaway', unusable);
       session.on('close', () => {
@@ -88,7 +94,7 @@ export class SessionGroup {
   }
 }
 
-/** One request on `session`: its whole response, or how it failed; `timeoutMs` bounds the wait. */
+/** One request for `id` on `session`: its whole response, or how it failed; `timeoutMs` bounds the wait. */
 export function requestOnSession(session: http2.ClientHttp2Session, id: string, timeoutMs: number): Promise<StreamResult> {
   return new Promise((resolve) => {
     let stream: http2.ClientHttp2Stream;
@@ -99,18 +105,21 @@ export function requestOnSession(session: http2.ClientHttp2Session, id: string, 
       return;
     }
     let status = 0;
-    let echoed: string | undefined;
+    let echoedId: string | undefined;
     const chunks: Buffer[] = [];
     let ended = false;
     let error: string | undefined;
-    const timer = setTimeout(() => {
-      error = 'no answer by the deadline';
-      stream.close(http2.constants.NGHTTP2_CANCEL);
-    }, Math.max(0, timeoutMs));
+    const timer = setTimeout(
+      () => {
+        error = 'no answer by the deadline';
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      },
+      Math.max(0, timeoutMs),
+    );
     stream.on('response', (headers) => {
       status = Number(headers[':status']);
       const value = headers['x-request-id'];
-      echoed = typeof value === 'string' ? value : undefined;
+      echoedId = typeof value === 'string' ? value : undefined;
     });
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => (ended = true));
@@ -118,16 +127,42 @@ export function requestOnSession(session: http2.ClientHttp2Session, id: string, 
     stream.on('close', () => {
       clearTimeout(timer);
       const code = stream.rstCode;
-      if (code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR) error = `${error ?? 'closed'}, RST_STREAM ${rstName(code)}`;
+      if (code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR)
+        error = `${error ?? 'closed'}, RST_STREAM ${rstName(code)}`;
       if (error === undefined && !ended) error = 'closed before the end';
-      if (error !== undefined) {
-        resolve({ kind: 'failed', reason: error });
-        return;
-      }
-      const wrong = checkResponse(id, status, echoed, Buffer.concat(chunks));
-      resolve(wrong === undefined ? { kind: 'completed' } : { kind: 'bad', reason: wrong });
+      resolve(
+        error === undefined
+          ? { kind: 'response', status, echoedId, body: Buffer.concat(chunks) }
+          : { kind: 'failed', reason: error },
+      );
     });
   });
+}
+
+/** A request loop's stream on its group's session; a stream the session would not take goes out, same id, on the next one. */
+export function h2Requester(group: SessionGroup, verify?: Verify): Requester {
+  let lastSession: http2.ClientHttp2Session | undefined;
+  return {
+    async request(id: string, timeoutMs: number): Promise<Outcome> {
+      const deadline = Date.now() + timeoutMs;
+      for (let unsent = 1; ; unsent++) {
+        const opened = await group.session();
+        if (opened.kind === 'refused') return opened;
+        if (opened.kind === 'failed') return { kind: 'failed', reason: opened.reason, sent: false, fresh: true };
+        const fresh = opened.session !== lastSession;
+        lastSession = opened.session;
+        const result = await requestOnSession(opened.session, id, deadline - Date.now());
+        if (result.kind === 'failed') return { kind: 'failed', reason: result.reason, sent: true, fresh };
+        if (result.kind === 'response') {
+          const wrong = verify?.(id, result);
+          return wrong === undefined ? { kind: 'completed' } : { kind: 'wrong', reason: wrong, sent: true, fresh };
+        }
+        if (unsent >= maxUnsent) return { kind: 'failed', reason: `unsent: ${result.reason}`, sent: false, fresh: true };
+        if (Date.now() >= deadline) return { kind: 'failed', reason: 'unsent by the deadline', sent: false, fresh: true };
+      }
+    },
+    close: () => undefined,
+  };
 }
 
 /** RFC 9113 §7 names of the error codes a stream can end with. */

@@ -3,9 +3,11 @@
  * pid after it, whatever happens, so that every process of the scenario competes for the CPU.
  */
 import { availableParallelism } from 'node:os';
-import { Child, startBinary } from './processes';
+import { startBinary, type Child } from './child';
 
+/** How busy the machine is during a scenario: as it is, or every core spinning. */
 export type Mode = 'idle' | 'saturated';
+/** Both modes, idle first. */
 export const modes: readonly Mode[] = ['idle', 'saturated'];
 
 /** Runs `scenario` with `count` busy loops spinning beside it (none: just runs it). */
