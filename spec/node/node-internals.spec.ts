@@ -1,10 +1,86 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import * as http from 'node:http';
-import { announcedClose } from '../../src/node/node-internals';
-import { loopback, portOf, RawClient } from '../support/sockets';
+import * as http2 from 'node:http2';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { interceptEmit } from '../../src/node/intercept';
+import {
+  addressPair,
+  announcedClose,
+  disableKeepAlive,
+  isHttp2Request,
+  isHttp2Server,
+  restoreKeepAlive,
+  sessionSocket,
+  socketOfClosedResponse,
+  stopListening,
+} from '../../src/node/node-internals';
+import { afterEachTest } from '../support/servers';
+import { connectOutcome, loopback, portOf, RawClient, testCertificate, until, withDeadline } from '../support/sockets';
 
-describe('announcedClose (reads Node 20 OutgoingMessage#_last)', () => {
-  async function headOf(prepare: (req: http.IncomingMessage, res: http.ServerResponse) => void, request: string) {
+/**
+ * What the adapter relies on in Node (src/node/node-internals.ts): each spec fails if a Node
+ * version changes one of those facts, before a user sees the library misbehave.
+ */
+
+const get = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+
+/** Every event `server` emits, in order, through its own `emit` property. */
+function recordEvents(server: net.Server, cleanup: Array<() => void>): string[] {
+  const events: string[] = [];
+  cleanup.push(
+    interceptEmit(server, {
+      intercept: (event) => {
+        events.push(String(event));
+        return 'deliver';
+      },
+      delivered: () => undefined,
+    }),
+  );
+  return events;
+}
+
+async function listen(server: net.Server, cleanup: Array<() => void>): Promise<number> {
+  server.listen(loopback);
+  await withDeadline(once(server, 'listening'), 2000, 'the server listening');
+  cleanup.push(() => {
+    if (server instanceof http.Server) server.closeAllConnections();
+    server.close();
+  });
+  return portOf(server.address() ?? '');
+}
+
+function connectH2(url: string, cleanup: Array<() => void>): http2.ClientHttp2Session {
+  const client = http2.connect(url, { ca: testCertificate.cert, servername: 'localhost' });
+  client.on('error', () => undefined);
+  cleanup.push(() => {
+    client.destroy();
+  });
+  return client;
+}
+
+/** One stream on `client`; resolves with its status once it has ended. */
+async function h2Get(client: http2.ClientHttp2Session): Promise<number> {
+  const stream = client.request({ ':path': '/' });
+  let status = 0;
+  stream.on('response', (headers) => {
+    status = Number(headers[':status']);
+  });
+  stream.resume();
+  stream.end();
+  await withDeadline(once(stream, 'close'), 2000, 'an HTTP/2 response');
+  return status;
+}
+
+describe('the Node internals the adapter relies on (Node 20)', function () {
+  this.timeout(10000);
+  const cleanup = afterEachTest();
+
+  /** One keep-alive HTTP/1 exchange; `prepare` runs in the handler before the head is written. */
+  async function exchange(prepare: (req: http.IncomingMessage, res: http.ServerResponse) => void, request = get) {
     let seen: { before: boolean; after: boolean } | undefined;
     const server = http.createServer((req, res) => {
       const before = announcedClose(res);
@@ -13,32 +89,289 @@ describe('announcedClose (reads Node 20 OutgoingMessage#_last)', () => {
       seen = { before, after: announcedClose(res) };
       res.end('ok');
     });
-    server.listen(loopback);
-    await new Promise((resolve) => server.once('listening', resolve));
-    const client = await RawClient.connect(portOf(server.address() ?? ''));
+    const client = await RawClient.connect(await listen(server, cleanup));
+    cleanup.push(() => {
+      client.destroy();
+    });
     client.send(request);
-    await client.read();
-    client.destroy();
-    server.close();
-    return seen;
+    const response = await client.read();
+    return { seen, connection: response.headers.connection };
   }
 
-  it('is false before the head and for a keep-alive head', async () => {
-    expect(await headOf(() => undefined, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')).to.deep.equal({ before: false, after: false });
+  describe('announcedClose (reads OutgoingMessage#_last)', () => {
+    it('is false before the head and for a keep-alive head', async () => {
+      expect((await exchange(() => undefined)).seen).to.deep.equal({ before: false, after: false });
+    });
+
+    it('is true for a head written with shouldKeepAlive = false', async () => {
+      const { seen } = await exchange((_, res) => {
+        res.shouldKeepAlive = false;
+      });
+      expect(seen).to.deep.equal({ before: false, after: true });
+    });
+
+    it('is true when the client asked for Connection: close', async () => {
+      const { seen } = await exchange(() => undefined, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(seen?.after).to.equal(true);
+    });
+
+    it('is true when the application set a Connection: close header itself', async () => {
+      const { seen } = await exchange((_, res) => {
+        res.setHeader('connection', 'close');
+      });
+      expect(seen?.after).to.equal(true);
+    });
   });
 
-  it('is true for a head written with shouldKeepAlive = false', async () => {
-    const seen = await headOf((_, res) => (res.shouldKeepAlive = false), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-    expect(seen).to.deep.equal({ before: false, after: true });
+  describe('disableKeepAlive and restoreKeepAlive (write ServerResponse#shouldKeepAlive)', () => {
+    it('makes the head say Connection: close when disableKeepAlive comes before it', async () => {
+      let disabled: boolean | undefined;
+      const { connection } = await exchange((_, res) => {
+        disabled = disableKeepAlive(res);
+      });
+      expect(disabled).to.equal(true);
+      expect(connection).to.equal('close');
+    });
+
+    it('makes the head say keep-alive again when restoreKeepAlive follows disableKeepAlive before the head', async () => {
+      const { connection } = await exchange((_, res) => {
+        disableKeepAlive(res);
+        restoreKeepAlive(res);
+      });
+      expect(connection).to.equal('keep-alive');
+    });
+
+    it('changes nothing and returns false when the client already asked for Connection: close', async () => {
+      let disabled: boolean | undefined;
+      await exchange((_, res) => {
+        disabled = disableKeepAlive(res);
+      }, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(disabled).to.equal(false);
+    });
   });
 
-  it('is true when the client asked for Connection: close', async () => {
-    const seen = await headOf(() => undefined, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    expect(seen?.after).to.equal(true);
+  describe('stopListening (net.Server.prototype.close on an HTTP server)', () => {
+    it('refuses newcomers and leaves an idle keep-alive connection open and serving', async () => {
+      const server = http.createServer((_, res) => res.end('ok'));
+      const port = await listen(server, cleanup);
+      const client = await RawClient.connect(port);
+      cleanup.push(() => {
+        client.destroy();
+      });
+      client.get('/first');
+      await client.read();
+      stopListening(server);
+      expect(server.listening).to.equal(false);
+      expect(await connectOutcome(port)).to.equal('ECONNREFUSED');
+      client.get('/after-stop');
+      expect(await client.read()).to.include({ status: 200, body: 'ok' });
+    });
+
+    it("is needed: Node's own http.Server#close destroys an idle keep-alive connection at once", async () => {
+      const server = http.createServer((_, res) => res.end('ok'));
+      const client = await RawClient.connect(await listen(server, cleanup));
+      cleanup.push(() => {
+        client.destroy();
+      });
+      client.get('/first');
+      await client.read();
+      server.close();
+      await client.waitClosed(1000);
+    });
   });
 
-  it('is true when the application set a Connection: close header itself', async () => {
-    const seen = await headOf((_, res) => res.setHeader('connection', 'close'), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-    expect(seen?.after).to.equal(true);
+  describe('sessionSocket (the HTTP/2 session socket proxy)', () => {
+    async function firstSession(): Promise<{ session: http2.ServerHttp2Session; raw: net.Socket }> {
+      const server = http2.createServer();
+      let raw: net.Socket | undefined;
+      server.prependListener('connection', (socket: net.Socket) => {
+        raw = socket;
+      });
+      const session = new Promise<http2.ServerHttp2Session>((resolve) => server.once('session', resolve));
+      connectH2(`http://127.0.0.1:${String(await listen(server, cleanup))}`, cleanup);
+      const s = await withDeadline(session, 2000, 'a session');
+      if (raw === undefined) throw new Error('no connection event before the session');
+      return { session: s, raw };
+    }
+
+    it('is not the socket of the connection event, and refuses destroy() with ERR_HTTP2_NO_SOCKET_MANIPULATION', async () => {
+      const { session, raw } = await firstSession();
+      const proxy = sessionSocket(session);
+      expect(proxy).to.not.equal(raw);
+      expect(() => proxy.destroy())
+        .to.throw()
+        .with.property('code', 'ERR_HTTP2_NO_SOCKET_MANIPULATION');
+    });
+
+    it('runs a listener added through it on the real socket, with that socket as this', async () => {
+      const { session, raw } = await firstSession();
+      const onRaw: boolean[] = [];
+      sessionSocket(session).on('close', function (this: unknown) {
+        onRaw.push(this === raw);
+      });
+      session.destroy();
+      await until(() => onRaw.length > 0, 2000, 'the close of the socket under the session');
+      expect(onRaw).to.deep.equal([true]);
+    });
+  });
+
+  it('isHttp2Server is true for both kinds of HTTP/2 server, and false for http, https, net and tls servers', () => {
+    const yes = [http2.createServer(), http2.createSecureServer(testCertificate)];
+    const no = [http.createServer(), https.createServer(testCertificate), net.createServer(), tls.createServer(testCertificate)];
+    expect(yes.map(isHttp2Server)).to.deep.equal([true, true]);
+    expect(no.map(isHttp2Server)).to.deep.equal([false, false, false, false]);
+  });
+
+  it('isHttp2Request tells the request of an HTTP/2 stream, which follows its stream event, from an HTTP/1 request on an allowHTTP1 server', async () => {
+    const server = http2.createSecureServer({ ...testCertificate, allowHTTP1: true }, (_, res) => {
+      res.end('ok');
+    });
+    const events: string[] = [];
+    cleanup.push(
+      interceptEmit(server, {
+        intercept: (event, first) => {
+          if (event === 'stream') events.push('stream');
+          if (event === 'request') events.push(`request ${String(isHttp2Request(first as http.IncomingMessage))}`);
+          return 'deliver';
+        },
+        delivered: () => undefined,
+      }),
+    );
+    const port = await listen(server, cleanup);
+    expect(await h2Get(connectH2(`https://127.0.0.1:${String(port)}`, cleanup))).to.equal(200);
+    const h1 = await RawClient.connectTls(port);
+    cleanup.push(() => {
+      h1.destroy();
+    });
+    h1.get('/');
+    await h1.read();
+    expect(events).to.deep.equal(['stream', 'request true', 'request false']);
+  });
+
+  it("socketOfClosedResponse gives the connection's socket at a response's close, when res.socket is already null", async () => {
+    let atClose: { detached: boolean; same: boolean } | undefined;
+    const server = http.createServer((req, res) => {
+      res.on('close', () => {
+        atClose = { detached: res.socket === null, same: socketOfClosedResponse(res) === req.socket };
+      });
+      res.end('ok');
+    });
+    const client = await RawClient.connect(await listen(server, cleanup));
+    cleanup.push(() => {
+      client.destroy();
+    });
+    client.get('/');
+    await client.read();
+    await until(() => atClose !== undefined, 2000, "the response's close");
+    expect(atClose).to.deep.equal({ detached: true, same: true });
+  });
+
+  it("addressPair gives an https server's secureConnection socket the address pair of the connection socket under it", async () => {
+    const server = https.createServer(testCertificate, (_, res) => {
+      res.end('ok');
+    });
+    const pairs: Record<string, string[]> = { connection: [], secureConnection: [] };
+    server.prependListener('connection', (socket: net.Socket) => pairs.connection?.push(addressPair(socket)));
+    server.prependListener('secureConnection', (socket: tls.TLSSocket) => pairs.secureConnection?.push(addressPair(socket)));
+    const port = await listen(server, cleanup);
+    const clients = await Promise.all([RawClient.connectTls(port), RawClient.connectTls(port)]);
+    for (const c of clients)
+      cleanup.push(() => {
+        c.destroy();
+      });
+    await until(() => pairs.secureConnection?.length === 2, 2000, 'two secureConnection events');
+    expect(new Set(pairs.connection).size).to.equal(2);
+    expect([...(pairs.secureConnection ?? [])].sort()).to.deep.equal([...(pairs.connection ?? [])].sort());
+  });
+
+  describe('behaviours relied on without a call of their own', () => {
+    it("delivers connection, request, upgrade and listening of an http server through the server's own emit", async () => {
+      const server = http.createServer((_, res) => res.end('ok'));
+      server.on('upgrade', (_, socket: net.Socket) => {
+        socket.destroy();
+      });
+      const events = recordEvents(server, cleanup);
+      const client = await RawClient.connect(await listen(server, cleanup));
+      cleanup.push(() => {
+        client.destroy();
+      });
+      client.get('/');
+      await client.read();
+      client.send('GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n');
+      await client.waitClosed();
+      expect(events).to.include.members(['listening', 'connection', 'request', 'upgrade']);
+    });
+
+    it("delivers connection, secureConnection, session and stream of an HTTP/2 server through the server's own emit", async () => {
+      const server = http2.createSecureServer(testCertificate);
+      server.on('stream', (stream) => {
+        stream.respond({ ':status': 200 });
+        stream.end();
+      });
+      const events = recordEvents(server, cleanup);
+      const port = await listen(server, cleanup);
+      expect(await h2Get(connectH2(`https://127.0.0.1:${String(port)}`, cleanup))).to.equal(200);
+      expect(events).to.include.members(['listening', 'connection', 'secureConnection', 'session', 'stream']);
+    });
+
+    for (const kind of [
+      { name: 'cleartext', make: () => http2.createServer(), url: 'http', event: 'connection' },
+      { name: 'TLS', make: () => http2.createSecureServer(testCertificate), url: 'https', event: 'secureConnection' },
+    ]) {
+      it(`makes a ${kind.name} HTTP/2 session inside the emit of its ${kind.event} event`, async () => {
+        const server = kind.make();
+        let delivering: string | undefined;
+        let madeDuring: string | undefined;
+        cleanup.push(
+          interceptEmit(server, {
+            intercept: (event) => {
+              if (event === 'session') madeDuring = delivering;
+              if (event !== 'connection' && event !== 'secureConnection') return 'deliver';
+              delivering = event;
+              return 'deliver-and-notify';
+            },
+            delivered: () => {
+              delivering = undefined;
+            },
+          }),
+        );
+        const session = once(server, 'session');
+        connectH2(`${kind.url}://127.0.0.1:${String(await listen(server, cleanup))}`, cleanup);
+        await withDeadline(session, 2000, 'a session');
+        expect(madeDuring).to.equal(kind.event);
+      });
+    }
+
+    it('lets a process exit with an HTTP/2 session still open once GOAWAY is sent and no stream is open', async () => {
+      // The child serves h2c, sends GOAWAY on its one session and stops listening; the client
+      // here stays connected and silent. If Node kept such a session's socket ref'd, the child
+      // would not exit, and a shutdown would not need to hold the event loop.
+      const script = `
+        const http2 = require('node:http2');
+        const server = http2.createServer();
+        server.on('session', (session) => {
+          process.on('exit', () => console.log(session.closed || session.destroyed ? 'session ended' : 'session open'));
+          session.goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+          server.close();
+        });
+        server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));`;
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      cleanup.push(() => child.kill());
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      const exited = once(child, 'exit');
+      await until(() => output.includes('port '), 5000, 'the child listening');
+      const port = Number(/port (\d+)/.exec(output)?.[1]);
+      const client = net.connect({ host: '127.0.0.1', port });
+      cleanup.push(() => client.destroy());
+      client.on('error', () => undefined);
+      client.resume();
+      await once(client, 'connect');
+      client.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
+      await withDeadline(exited, 5000, 'the child to exit by itself');
+      expect(output).to.include('session open');
+    });
   });
 });

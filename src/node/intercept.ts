@@ -1,10 +1,15 @@
+import type { EventEmitter } from 'node:events';
+
 /**
  * The one place where rx-graceful replaces a method of a Node object (the wrapped server's `emit`
  * and `close`), and can put it back.
  *
  * Why replace rather than listen: an `upgrade` listener changes Node's behaviour (upgrade requests
  * stop reaching the request handler), a `request` listener cannot keep a request from the
- * application (RFC 9112 §9.6), and nothing tells a listener that someone called `close()`.
+ * application (RFC 9112 §9.6), a listener runs after the ones Node added itself (an HTTP/2 server
+ * makes its session in its own `connection` listener), and nothing tells a listener that someone
+ * called `close()`. Node emits every server event through the server's `emit` property, so an own
+ * property sees them all (spec/node/node-internals.spec.ts fails if that changes).
  */
 
 /**
@@ -14,7 +19,11 @@
  * @example
  * const restore = replaceMethod(server, 'close', (close) => function (cb) { ...; return close.call(this, cb); });
  */
-export function replaceMethod<T extends object, K extends keyof T>(target: T, method: K, make: (original: T[K]) => T[K]): () => void {
+export function replaceMethod<T extends object, K extends keyof T>(
+  target: T,
+  method: K,
+  make: (original: T[K]) => T[K],
+): () => void {
   const own = Object.prototype.hasOwnProperty.call(target, method);
   const original = target[method];
   const replacement = make(original);
@@ -22,6 +31,47 @@ export function replaceMethod<T extends object, K extends keyof T>(target: T, me
   return () => {
     if (target[method] !== replacement) return;
     if (own) target[method] = original;
-    else delete target[method];
+    else Reflect.deleteProperty(target, method);
   };
+}
+
+/**
+ * What happens to an intercepted event: `deliver` hands it to the listeners; `withhold` keeps it
+ * from them (the emit returns `true`, as if a listener had taken it); `deliver-and-notify` hands it
+ * to them and then calls `delivered()`, once they have returned or thrown.
+ */
+export type Delivery = 'deliver' | 'withhold' | 'deliver-and-notify';
+
+/** Sees a server's events before any listener does. */
+export interface EmitInterceptor {
+  intercept(event: string | symbol, first: unknown, second: unknown): Delivery;
+  delivered(): void;
+}
+
+/**
+ * Replaces `server.emit` so that `interceptor` sees every event first and decides its delivery;
+ * returns a function that puts the server's own `emit` back.
+ *
+ * @example
+ * const restore = interceptEmit(server, { intercept: (event) => (event === 'request' ? 'withhold' : 'deliver'), delivered: () => undefined });
+ */
+export function interceptEmit(server: EventEmitter, interceptor: EmitInterceptor): () => void {
+  return replaceMethod(
+    server,
+    'emit',
+    (emit) =>
+      function interceptedEmit(this: EventEmitter, event: string | symbol, first?: unknown, second?: unknown): boolean {
+        // `arguments` is passed on as it is: no array is made per event (STYLE.md, point 6).
+        /* eslint-disable prefer-rest-params */
+        const delivery = interceptor.intercept(event, first, second);
+        if (delivery === 'deliver') return Reflect.apply(emit, this, arguments) as boolean;
+        if (delivery === 'withhold') return true;
+        try {
+          return Reflect.apply(emit, this, arguments) as boolean;
+        } finally {
+          interceptor.delivered();
+        }
+        /* eslint-enable prefer-rest-params */
+      } as EventEmitter['emit'],
+  );
 }

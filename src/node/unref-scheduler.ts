@@ -5,7 +5,9 @@ class UnrefAction<T> extends Subscription implements SchedulerAction<T> {
   private handle: NodeJS.Timeout | undefined;
 
   constructor(private readonly work: (this: SchedulerAction<T>, state?: T) => void) {
-    super(() => clearTimeout(this.handle));
+    super(() => {
+      clearTimeout(this.handle);
+    });
   }
 
   schedule(state?: T, delay = 0): Subscription {

@@ -1,0 +1,83 @@
+import { expect } from 'chai';
+import { once } from 'node:events';
+import * as net from 'node:net';
+import { afterPoll, holdEventLoop } from '../../src/node/event-loop';
+import { afterEachTest } from '../support/servers';
+import { loopback, portOf, withDeadline } from '../support/sockets';
+
+/** A synchronous busy-wait: the event loop reads nothing meanwhile, as on a loaded machine. */
+function blockEventLoop(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // busy
+  }
+}
+
+/** Resolves with what `check()` says when afterPoll runs its work. */
+function atWork<T>(check: () => T): Promise<T> {
+  return new Promise((resolve) => {
+    afterPoll(() => {
+      resolve(check());
+    });
+  });
+}
+
+describe('the event loop as the adapter uses it', () => {
+  const cleanup = afterEachTest();
+
+  async function tcpServer(): Promise<{ server: net.Server; port: number; accepted: net.Socket[] }> {
+    const accepted: net.Socket[] = [];
+    const server = net.createServer((socket) => accepted.push(socket));
+    server.listen(loopback);
+    await withDeadline(once(server, 'listening'), 2000, 'the server listening');
+    cleanup.push(() => {
+      for (const socket of accepted) socket.destroy();
+      server.close();
+    });
+    return { server, port: portOf(server.address() ?? ''), accepted };
+  }
+
+  async function connect(port: number): Promise<net.Socket> {
+    const client = net.connect({ host: '127.0.0.1', port });
+    cleanup.push(() => client.destroy());
+    await withDeadline(once(client, 'connect'), 2000, 'a connection');
+    return client;
+  }
+
+  it('afterPoll runs its work after the loop has read bytes that arrived before the call, even on a blocked loop', async () => {
+    const { server, port } = await tcpServer();
+    const connection = once(server, 'connection') as Promise<[net.Socket]>;
+    const client = await connect(port);
+    const [socket] = await withDeadline(connection, 2000, 'the server accepting');
+    const received: string[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk.toString()));
+    client.write('request');
+    blockEventLoop(30); // the bytes wait in the kernel, unread
+    expect(await atWork(() => received.join(''))).to.equal('request');
+  });
+
+  it('afterPoll runs its work after the loop has accepted a connection the kernel completed before the call', async () => {
+    const { port, accepted } = await tcpServer();
+    const client = net.connect({ host: '127.0.0.1', port });
+    cleanup.push(() => client.destroy());
+    blockEventLoop(30); // the kernel completes the handshake; the loop has not accepted it yet
+    expect(await atWork(() => accepted.length)).to.equal(1);
+  });
+
+  it('afterPoll runs nothing once cancelled', async () => {
+    let ran = false;
+    const cancel = afterPoll(() => (ran = true));
+    cancel();
+    await atWork(() => undefined);
+    await atWork(() => undefined);
+    expect(ran).to.equal(false);
+  });
+
+  it('holdEventLoop keeps one more resource keeping the loop alive until it is released', () => {
+    const before = process.getActiveResourcesInfo().length;
+    const release = holdEventLoop();
+    expect(process.getActiveResourcesInfo().length).to.equal(before + 1);
+    release();
+    expect(process.getActiveResourcesInfo().length).to.equal(before);
+  });
+});

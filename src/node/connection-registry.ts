@@ -1,0 +1,210 @@
+import type { ServerResponse } from 'node:http';
+import type { Http2Session } from 'node:http2';
+import type { Socket } from 'node:net';
+import { Observable, SchedulerLike, Subject } from 'rxjs';
+import type { TrackedConnection } from '../core/drain';
+import type { ConnState } from '../core/state';
+
+/** One state change of one connection, with the socket it happened to. */
+export interface ConnectionEvent {
+  /** Stable for the life of the connection, unique within one `GracefulServer`. */
+  readonly id: number;
+  /** The state it entered. */
+  readonly state: ConnState;
+  /** The state it left; `undefined` for `new`. */
+  readonly previous: ConnState | undefined;
+  /** The socket HTTP runs on: the TCP socket, the TLS socket once its handshake is done, or an HTTP/2 session's socket. */
+  readonly socket: Socket;
+}
+
+/** What every connection record holds. Records live in the registry's own `Map`, never on a socket. */
+interface ConnectionRecord {
+  readonly id: number;
+  /** The socket named in its events. */
+  socket: Socket;
+  state: ConnState;
+  /** HTTP/1: requests handed to the application whose response has not closed; HTTP/2: open streams. */
+  pending: number;
+  /**
+   * When it became idle (or was accepted), in ms since the registry's epoch: a small integer that V8
+   * stores in the object itself, where a full timestamp would be a heap number allocated per request.
+   */
+  idleAt: number;
+}
+
+/**
+ * An HTTP/1 connection: a socket, active while a request is pending. HTTPS is HTTP/1 on the TLS
+ * socket, after a handshake phase on the TCP socket under it. On an HTTP/2 server every connection
+ * starts as one, until the session Node makes for it binds it (`Http2Connection`).
+ */
+export interface Http1Connection extends ConnectionRecord {
+  readonly protocol: 'http1';
+  /** The newest pending response: the one a shutdown marks `Connection: close`. */
+  newest: ServerResponse | undefined;
+  /** The response whose keep-alive this adapter turned off, to move the mark when a newer one comes. */
+  marked: ServerResponse | undefined;
+  /** A response on this connection said `Connection: close`: later requests must not be processed. */
+  closeAnnounced: boolean;
+  /** A request came after such a response and was kept from the application. */
+  dropped: boolean;
+  /** `socket.bytesRead` when it became idle: more bytes since then mean a request head is arriving. */
+  bytesAtIdle: number;
+  /** HTTPS: its key in the TLS hand-off while the handshake is not done. */
+  handshake: string | undefined;
+}
+
+/** An HTTP/2 connection: a session, active while a stream is open. The session, not the socket, is closed and destroyed. */
+export interface Http2Connection extends ConnectionRecord {
+  readonly protocol: 'http2';
+  readonly session: Http2Session;
+  /** One listener per session for the close of each of its streams. */
+  readonly onStreamClose: () => void;
+}
+
+export type Connection = Http1Connection | Http2Connection;
+
+/**
+ * The connections of one server: their ids, the one map from socket (and HTTP/2 session) to record,
+ * and the publishing of their state changes on `changes$` and `onConnState`.
+ */
+export class ConnectionRegistry {
+  /** Every change of every connection; hot. */
+  readonly changes$: Observable<ConnectionEvent>;
+  /** True from the start of a shutdown to its end. */
+  shuttingDown = false;
+  /** One listener for the close of every watched socket, not a closure per socket: `this` is the socket. */
+  private readonly onSocketClose: (this: Socket) => void;
+
+  private readonly changes = new Subject<ConnectionEvent>();
+  /** Each connection under its socket; an HTTP/2 connection also under its session. */
+  private readonly records = new Map<Socket | Http2Session, Connection>();
+  /** The connections by id during a shutdown, when the drain names them by id. */
+  private ids: Map<number, Connection> | undefined;
+  private nextId = 0;
+  private readonly epoch: number;
+
+  constructor(
+    private readonly scheduler: SchedulerLike,
+    private readonly onConnState: ((socket: Socket, state: ConnState) => void) | undefined,
+    /** A connection is gone for the books: what other concerns keep for it can go too. */
+    private readonly forgotten: (c: Connection) => void,
+  ) {
+    this.changes$ = this.changes.asObservable();
+    this.epoch = scheduler.now();
+    const closed = (socket: Socket): void => {
+      const c = this.records.get(socket);
+      if (c !== undefined) this.forget(c);
+    };
+    this.onSocketClose = function onSocketClose(this: Socket) {
+      closed(this);
+    };
+  }
+
+  get(key: Socket | Http2Session): Connection | undefined {
+    return this.records.get(key);
+  }
+
+  /** During a shutdown, the open connection with this id; `undefined` outside one. */
+  byId(id: number): Connection | undefined {
+    return this.ids?.get(id);
+  }
+
+  /** Each open connection once. */
+  *all(): IterableIterator<Connection> {
+    for (const [key, c] of this.records) if (key === c.socket) yield c;
+  }
+
+  /** The open connections as the drain and a late `state$` subscriber need them. */
+  tracked(): TrackedConnection[] {
+    const list: TrackedConnection[] = [];
+    for (const c of this.all()) list.push({ id: c.id, state: c.state, idleSince: this.epoch + c.idleAt });
+    return list;
+  }
+
+  beginShutdown(): void {
+    this.shuttingDown = true;
+    this.ids = new Map();
+    for (const c of this.all()) this.ids.set(c.id, c);
+  }
+
+  endShutdown(): void {
+    this.shuttingDown = false;
+    this.ids = undefined;
+  }
+
+  /**
+   * A new connection, reported `new`. `watch` false for a socket whose `close` would not find it here
+   * (an HTTP/2 session's proxy socket: its listeners run on the real socket).
+   */
+  accept(socket: Socket, watch: boolean): Http1Connection {
+    const c: Http1Connection = {
+      protocol: 'http1',
+      id: ++this.nextId,
+      socket,
+      state: 'new',
+      pending: 0,
+      idleAt: this.sinceEpoch(),
+      newest: undefined,
+      marked: undefined,
+      closeAnnounced: false,
+      dropped: false,
+      bytesAtIdle: 0,
+      handshake: undefined,
+    };
+    this.records.set(socket, c);
+    this.ids?.set(c.id, c);
+    if (watch) socket.on('close', this.onSocketClose);
+    this.publish(c, undefined);
+    return c;
+  }
+
+  /** From now on `c` is `socket` (HTTPS: the TLS socket once the handshake is done). */
+  move(c: Http1Connection, socket: Socket): void {
+    this.records.delete(c.socket);
+    c.socket.off('close', this.onSocketClose);
+    c.socket = socket;
+    this.records.set(socket, c);
+    socket.on('close', this.onSocketClose);
+  }
+
+  /**
+   * `next` takes the place of the connection with the same id and socket: an HTTP/2 connection once
+   * its session is bound (after any TLS handshake: Node makes the session at `secureConnection`).
+   */
+  replace(next: Http2Connection): void {
+    this.records.set(next.socket, next);
+    this.records.set(next.session, next);
+    this.ids?.set(next.id, next);
+  }
+
+  change(c: Connection, state: ConnState): void {
+    const previous = c.state;
+    c.state = state;
+    this.publish(c, previous);
+  }
+
+  /** `c` is idle from now. */
+  idle(c: Connection): void {
+    c.idleAt = this.sinceEpoch();
+    this.change(c, 'idle');
+  }
+
+  /** The connection is gone for the books (destroyed by us, or closed): report `closed` once. */
+  forget(c: Connection): void {
+    if (c.state === 'closed') return;
+    this.records.delete(c.socket);
+    if (c.protocol === 'http2') this.records.delete(c.session);
+    this.forgotten(c);
+    this.ids?.delete(c.id);
+    this.change(c, 'closed');
+  }
+
+  private sinceEpoch(): number {
+    return this.scheduler.now() - this.epoch;
+  }
+
+  private publish(c: Connection, previous: ConnState | undefined): void {
+    if (this.changes.observed) this.changes.next({ id: c.id, state: c.state, previous, socket: c.socket });
+    this.onConnState?.(c.socket, c.state);
+  }
+}
