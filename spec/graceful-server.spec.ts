@@ -106,6 +106,26 @@ describe('GracefulServer over real sockets (HTTP/1.1 on 127.0.0.1)', function ()
     expect(await graceful.wait()).to.include({ killed: 0, drained: 1 });
   });
 
+  it('follows a request the application answers through checkContinue (Expect: 100-continue) like any other', async () => {
+    const made = makeServer();
+    made.server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.writeContinue();
+      req.resume();
+      req.on('end', () => setTimeout(() => res.end('continued'), 100));
+    });
+    const { graceful, client } = await serveForTest(made.server, { timeout: 2000 }, cleanup);
+    const c = await client();
+    c.send('POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n');
+    expect((await c.read()).status).to.equal(100);
+    c.send('hi');
+    await waitForValue(graceful.state$, (s) => s.active === 1, 2000, 'the request in flight');
+    graceful.shutdown();
+    const response = await c.read();
+    expect(response).to.deep.include({ status: 200, body: 'continued' });
+    expect(response.headers.connection).to.equal('close');
+    expect(await graceful.wait()).to.include({ killed: 0, timedOut: false, drained: 1 });
+  });
+
   it('serves both of two pipelined requests in flight at the shutdown, only the last with close', async () => {
     const { graceful, client, ran } = await start();
     const c = await client();

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { filter, take } from 'rxjs/operators';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -95,5 +96,35 @@ describe('upgrades and WebSockets', function () {
     expect((await hijacked).previous).to.equal('new');
     graceful.shutdown();
     expect(await graceful.wait()).to.include({ killed: 0, hijacked: 1 });
+  });
+
+  it('follows an HTTP/2 CONNECT as the stream it is, not as a hijacked connection that never closes', async () => {
+    // Node's compatibility layer (which emits 'connect') runs only once a 'request' listener exists.
+    const server = http2.createServer((_req, res) => res.end());
+    server.on('connect', (_req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+      res.writeHead(200);
+      res.end();
+    });
+    const graceful = new GracefulServer(server, { timeout: 2000, waitForHijacked: true });
+    const port = portOf(await graceful.listen(loopback));
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    cleanup.push(() => {
+      session.destroy();
+      server.close();
+    });
+    const hijacks: number[] = [];
+    const seen = graceful.connections$.subscribe((e) => e.state === 'hijacked' && hijacks.push(e.id));
+    const tunnel = session.request({ ':method': 'CONNECT', ':authority': '127.0.0.1:9' });
+    tunnel.on('error', () => undefined);
+    const [headers] = (await withDeadline(once(tunnel, 'response'), 2000, 'the CONNECT response')) as [http2.IncomingHttpHeaders];
+    expect(headers[':status']).to.equal(200);
+    graceful.shutdown();
+    tunnel.close();
+    session.close();
+    const result = await withDeadline(graceful.wait(), 1500, 'the drain, which has nothing hijacked to wait for');
+    seen.unsubscribe();
+    expect(hijacks).to.deep.equal([]);
+    expect(result).to.include({ killed: 0, timedOut: false, hijacked: 0 });
   });
 });

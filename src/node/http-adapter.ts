@@ -85,10 +85,15 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
         if (this.h2) this.http2.stream(first as Http2Stream);
         return 'deliver';
       case 'request':
+      case 'checkContinue': // a request with `Expect: 100-continue`, when the application listens for it
+      case 'checkExpectation':
         if (this.h2 && isHttp2Request(first as Http2ServerRequest)) return 'deliver'; // HTTP/2: followed as a stream
         return this.http1.request(first as IncomingMessage, second as ServerResponse) ? 'deliver' : 'withhold';
-      case 'upgrade':
       case 'connect':
+        if (this.h2 && isHttp2Request(first as Http2ServerRequest)) return 'deliver'; // an HTTP/2 CONNECT is a stream
+        this.http1.hijack((first as IncomingMessage).socket);
+        return 'deliver';
+      case 'upgrade':
         this.http1.hijack((first as IncomingMessage).socket);
         return 'deliver';
       case 'listening':
