@@ -4,12 +4,13 @@ import type * as https from 'node:https';
 import { AddressInfo, ListenOptions, Server as NetServer, Socket } from 'node:net';
 import { firstValueFrom, Observable, SchedulerLike, Subject } from 'rxjs';
 import { filter, map } from 'rxjs/operators';
-import { Lifecycle, ShutdownResult, warmUpShutdownPath } from './core/lifecycle';
+import { Lifecycle, ShutdownResult } from './core/lifecycle';
 import type { ConnState, ServerState } from './core/state';
 import { describeValue, NotReadyError } from './errors';
 import { ConnectionEvent, HttpAdapter, isHttpServer } from './node/http-adapter';
 import { replaceMethod } from './node/intercept';
 import { unrefScheduler } from './node/unref-scheduler';
+import { warmUpShutdownPath } from './warm-up';
 
 /** Any server `GracefulServer` wraps. */
 export type WrappableServer = http.Server | https.Server | http2.Http2Server | http2.Http2SecureServer;
