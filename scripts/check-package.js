@@ -14,9 +14,11 @@ const path = require('node:path');
 const zlib = require('node:zlib');
 
 // 2026-12-02 (commit 3c0c3e6): 57,177 bytes reached by `require('rx-graceful')`, 57,484 by
-// `import` (TSDoc comments included: tsconfig.build.json keeps them); the budget is 20 % above.
+// `import` (TSDoc comments included: tsconfig.build.json keeps them); the budget was 20 % above.
 // Raise it on purpose, in the commit that needs it, saying why.
-const BUDGET_BYTES = 69_000;
+// Raised 2026-12-02 (commit ad2398a and after): src/node split into seven modules by concern, the
+// drain rewritten as step + settle, and TSDoc on every member: 71,816 / 72,123 bytes; 20 % above.
+const BUDGET_BYTES = 86_500;
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');

@@ -243,8 +243,14 @@ describe('step (the drain decisions, no effect)', () => {
     const books = openBooks(open, { idleLinger: 50, waitForHijacked: false });
     expect(step(books, { type: 'begin' }, 10)).to.deep.equal([{ type: 'stopAccepting' }]);
     expect(books.lingerAt).to.equal(60);
-    expect(step(books, { type: 'lingerOver' }, 60)).to.deep.equal([{ type: 'closeIdle', ids: [1, 3] }]);
+    expect(step(books, { type: 'lingerOver', at: 60 }, 60)).to.deep.equal([{ type: 'closeIdle', ids: [1, 3] }]);
     expect(books.lingerAt).to.equal(Infinity);
+  });
+
+  it('closes what is due when the linger timer fires, even if the clock reads a millisecond short of it', () => {
+    const books = openBooks(open, { idleLinger: 50, waitForHijacked: false });
+    step(books, { type: 'begin' }, 10);
+    expect(step(books, { type: 'lingerOver', at: 60 }, 59)).to.deep.equal([{ type: 'closeIdle', ids: [1, 3] }]);
   });
 
   it('finishes as drained only once the listener is closed and the books are empty', () => {

@@ -114,7 +114,7 @@ describe('GracefulServer over HTTP/2', function () {
           answered++;
         }
         const result = await graceful.wait();
-        expect(result, `${answered} streams answered after the shutdown`).to.include({ killed: 0, timedOut: false });
+        expect(result, `${answered} streams answered after the shutdown: ${JSON.stringify(result)}`).to.include({ killed: 0, timedOut: false });
         expect(result.durationMs).to.be.below(2500);
       });
 

@@ -97,8 +97,8 @@ export type DrainEvent =
   | { readonly type: 'listenerClosed' }
   /** The Node side would not close these as idle: they have work in progress. */
   | { readonly type: 'refused'; readonly ids: readonly number[] }
-  /** The earliest linger end in the books has come. */
-  | { readonly type: 'lingerOver' }
+  /** The linger end scheduled for scheduler time `at` has come (the clock may read a little less). */
+  | { readonly type: 'lingerOver'; readonly at: number }
   | { readonly type: 'end'; readonly outcome: 'deadline' | 'forced' };
 
 /** What the books ask the edge to carry out. */
@@ -210,7 +210,8 @@ export function step(books: Books, event: DrainEvent, now: number): DrainCommand
       }
       break;
     case 'lingerOver':
-      closeLingered(books, now, commands);
+      // A timer may fire while the scheduler's clock still reads a millisecond short of it.
+      closeLingered(books, Math.max(now, event.at), commands);
       break;
     case 'end':
       commands.push(finish(books, event.outcome));
@@ -273,8 +274,7 @@ export function drain({ connections, changes$, force$, options, startedAt, actio
     const begin$: Observable<DrainEvent> = (options.drainDelay > 0 ? at(delayEndsAt) : of(0)).pipe(map(() => ({ type: 'begin' })));
     const lingerOver$: Observable<DrainEvent> = lingerAt.pipe(
       distinctUntilChanged(),
-      switchMap((time) => (time === Infinity ? NEVER : at(time))),
-      map(() => ({ type: 'lingerOver' })),
+      switchMap((time) => (time === Infinity ? NEVER : at(time).pipe(map((): DrainEvent => ({ type: 'lingerOver', at: time }))))),
     );
     const connectionChanges$: Observable<DrainEvent> = changes$.pipe(map((change) => ({ type: 'change', change })));
 
