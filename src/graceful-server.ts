@@ -154,8 +154,8 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
     replaceMethod(server, 'close', (close) =>
       function gracefulClose(this: NetServer, callback?: (error?: Error) => void): NetServer {
         if (lifecycle.phase === 'stopped') return close.call(this, callback);
-        const done = wait();
-        if (typeof callback === 'function') void done.then(() => callback());
+        // Asked before the shutdown starts, which may finish within the call.
+        if (typeof callback === 'function') void wait().then(() => callback());
         lifecycle.shutdown();
         return this;
       },
