@@ -43,10 +43,8 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   /** HTTPS, or HTTP/2 over TLS: a connection begins with a TLS handshake. */
   private readonly tls: boolean;
   private readonly h2: boolean;
-  /** Connections the drain asked to close, waiting for the loop to read what the kernel holds for them. */
-  private readonly toClose = new Set<number>();
-  private refuse: ((ids: readonly number[]) => void) | undefined;
-  private cancelClosing: (() => void) | undefined;
+  /** Closes the drain asked for, each waiting for a poll phase that began after its own decision. */
+  private readonly pendingCloses = new Set<() => void>();
   /** Closes the listener once the loop has accepted what the kernel queued; pending while set. */
   private cancelListenerClose: (() => void) | undefined;
   /** Ends the hold on the event loop that a shutdown keeps (Node unrefs a session's socket once GOAWAY is sent). */
@@ -142,10 +140,8 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
       this.cancelListenerClose = undefined;
       stopListening(this.server);
     }
-    this.cancelClosing?.();
-    this.cancelClosing = undefined;
-    this.toClose.clear();
-    this.refuse = undefined;
+    for (const cancel of this.pendingCloses) cancel();
+    this.pendingCloses.clear();
     this.releaseHold?.();
     this.releaseHold = undefined;
     this.registry.endShutdown();
@@ -158,15 +154,12 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
    * being cut. What has bytes of a request but no whole head yet is refused, and waited for.
    */
   closeIdle(ids: readonly number[], refused: (ids: readonly number[]) => void): void {
-    for (const id of ids) this.toClose.add(id);
-    this.refuse = refused;
-    this.cancelClosing ??= afterPoll(() => {
-      this.cancelClosing = undefined;
-      const due = [...this.toClose];
-      this.toClose.clear();
-      const busy = this.closeIdleNow(due);
-      if (busy.length > 0) this.refuse?.(busy);
+    const cancel = afterPoll(() => {
+      this.pendingCloses.delete(cancel);
+      const busy = this.closeIdleNow(ids);
+      if (busy.length > 0) refused(busy);
     });
+    this.pendingCloses.add(cancel);
   }
 
   closeIdleNow(ids: readonly number[]): readonly number[] {
