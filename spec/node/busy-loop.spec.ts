@@ -4,7 +4,7 @@ import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import { GracefulServer } from '../../src';
 import { afterEachTest, serveForTest } from '../support/servers';
-import { connectOutcome, loopback, portOf, RawClient, testCertificate, waitForValue, withDeadline } from '../support/sockets';
+import { blockEventLoop, connectOutcome, loopback, portOf, RawClient, testCertificate, waitForValue, withDeadline } from '../support/sockets';
 
 /**
  * The drain judged on bytes, not on the clock (DESIGN.md, "Drain semantics" point 2): a request
@@ -16,14 +16,6 @@ import { connectOutcome, loopback, portOf, RawClient, testCertificate, waitForVa
 
 const rounds = 5;
 const blockMs = 100;
-
-/** A synchronous busy-wait: the event loop reads nothing meanwhile, as on a loaded machine. */
-function blockEventLoop(ms: number): void {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    // busy
-  }
-}
 
 function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
   res.end(`body of ${req.url}`);

@@ -3,15 +3,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import { afterPoll, holdEventLoop } from '../../src/node/event-loop';
 import { afterEachTest } from '../support/servers';
-import { loopback, portOf, withDeadline } from '../support/sockets';
-
-/** A synchronous busy-wait: the event loop reads nothing meanwhile, as on a loaded machine. */
-function blockEventLoop(ms: number): void {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    // busy
-  }
-}
+import { blockEventLoop, loopback, portOf, withDeadline } from '../support/sockets';
 
 /** Resolves with what `check()` says when afterPoll runs its work. */
 function atWork<T>(check: () => T): Promise<T> {

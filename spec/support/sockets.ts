@@ -211,3 +211,11 @@ export async function until(predicate: () => boolean, ms: number, what: string):
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
+
+/** A synchronous busy-wait of `ms`: the event loop reads nothing meanwhile, as on a loaded machine. */
+export function blockEventLoop(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // busy
+  }
+}
