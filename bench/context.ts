@@ -42,7 +42,12 @@ function planCpus(pin: boolean): CpuPlan | null {
  * pinned to that core, so that the server and the load never share a core and the scheduler does
  * not move them.
  */
-function startChild<M extends Message, Calls extends CallMap<Calls>>(name: string, script: string, args: string[], cpu: number | null): Child<M, Calls> {
+function startChild<M extends Message, Calls extends CallMap<Calls>>(
+  name: string,
+  script: string,
+  args: string[],
+  cpu: number | null,
+): Child<M, Calls> {
   return startTs<M, Calls>(name, path.join(__dirname, script), { args, nodeFlags: ['--expose-gc'], cpu, output: 'inherit' });
 }
 
@@ -72,7 +77,9 @@ export class BenchContext {
   /** Starts the load processes (kept for the whole run) and opens the trial log. */
   static async create(settings: Settings, trialLogPath: string): Promise<BenchContext> {
     const cpus = planCpus(settings.pin);
-    const loads: LoadPeer[] = Array.from({ length: loadProcesses }, (_, index) => startChild(`load ${index + 1}`, 'load.ts', [], cpus?.load ?? null));
+    const loads: LoadPeer[] = Array.from({ length: loadProcesses }, (_, index) =>
+      startChild(`load ${index + 1}`, 'load.ts', [], cpus?.load ?? null),
+    );
     try {
       await Promise.all(loads.map((load) => load.next('ready', serverStartMs)));
     } catch (error) {
@@ -91,7 +98,8 @@ export class BenchContext {
     const asked = settings.systems;
     if (asked) {
       const unknown = asked.filter((id) => !allSystems.some((entry) => entry.id === id));
-      if (unknown.length > 0) throw new TypeError(`unknown system ${unknown.join(', ')}; known: ${allSystems.map((s) => s.id).join(', ')}`);
+      if (unknown.length > 0)
+        throw new TypeError(`unknown system ${unknown.join(', ')}; known: ${allSystems.map((s) => s.id).join(', ')}`);
     }
     this.systems = [];
     for (const entry of allSystems) {

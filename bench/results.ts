@@ -24,8 +24,15 @@ export function librarySourceDigest(): string | null {
   const root = path.join(__dirname, '..', 'src');
   if (!fs.existsSync(root)) return null;
   const hash = createHash('sha256');
-  const files = (fs.readdirSync(root, { recursive: true, encoding: 'utf8' }) as string[]).filter((file) => file.endsWith('.ts')).sort();
-  for (const file of files) hash.update(file).update('\0').update(fs.readFileSync(path.join(root, file))).update('\0');
+  const files = (fs.readdirSync(root, { recursive: true, encoding: 'utf8' }) as string[])
+    .filter((file) => file.endsWith('.ts'))
+    .sort();
+  for (const file of files)
+    hash
+      .update(file)
+      .update('\0')
+      .update(fs.readFileSync(path.join(root, file)))
+      .update('\0');
   return hash.digest('hex').slice(0, 12);
 }
 
@@ -72,7 +79,9 @@ export function resultsMarkdown(info: RunInfo, reports: readonly ScenarioReport[
     `- rx-graceful options: ${rxOptions}`,
     `- Pinned: ${info.pinned}`,
     `- rx-graceful source (sha-256 of src/**/*.ts): ${info.sourceDigest.atStart ?? 'absent'}` +
-      (info.sourceDigest.atEnd === info.sourceDigest.atStart ? '' : `, **changed during the run** (now ${info.sourceDigest.atEnd ?? 'absent'}): rx-graceful figures mix versions`),
+      (info.sourceDigest.atEnd === info.sourceDigest.atStart
+        ? ''
+        : `, **changed during the run** (now ${info.sourceDigest.atEnd ?? 'absent'}): rx-graceful figures mix versions`),
     `- Took: ${(info.durationMs / 1000).toFixed(0)} s`,
     '',
     'Figures are medians over rounds with the range in parentheses; “× bare” is the ratio to bare Node measured in the same round, then its median and range. ' +

@@ -76,10 +76,12 @@ async function main(): Promise<void> {
   };
   writeResults(settings.resultsPath, info, reports);
   process.stdout.write(`## Against the targets\n\n${targetsTable(reports)}\n`);
-  context.progress(`done in ${(info.durationMs / 1000).toFixed(0)} s; wrote ${path.relative(process.cwd(), settings.resultsPath)}`);
+  context.progress(
+    `done in ${(info.durationMs / 1000).toFixed(0)} s; wrote ${path.relative(process.cwd(), settings.resultsPath)}`,
+  );
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`bench: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exitCode = 1;
 });

@@ -127,6 +127,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`server (${config.system}): ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.stderr.write(`server (${config.system}): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

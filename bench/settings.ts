@@ -58,11 +58,13 @@ export function parseSettings(argv: readonly string[]): Settings | 'help' {
     else if (flag === '--quick') quick = true;
     else if (flag === '--rounds') {
       rounds = Number(value);
-      if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new TypeError(`--rounds expects an integer 1–20, got '${value}'`);
+      if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20)
+        throw new TypeError(`--rounds expects an integer 1–20, got '${value}'`);
     } else if (flag === '--scenarios') {
       const asked = value.toUpperCase().split(',').filter(Boolean);
       const unknown = asked.filter((id) => !(scenarioIds as readonly string[]).includes(id));
-      if (unknown.length > 0) throw new TypeError(`unknown scenario ${unknown.join(', ')}; expected some of ${scenarioIds.join(',')}`);
+      if (unknown.length > 0)
+        throw new TypeError(`unknown scenario ${unknown.join(', ')}; expected some of ${scenarioIds.join(',')}`);
       scenarios = scenarioIds.filter((id) => asked.includes(id));
     } else if (flag === '--systems') systems = value.split(',').filter(Boolean);
     else if (flag === '--results') resultsPath = path.resolve(value);

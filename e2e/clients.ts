@@ -46,13 +46,22 @@ const refusedPauseMs = 20;
 
 /** Starts `clients` keep-alive HTTP/1.1 loops sending `GET /` to 127.0.0.1:`port`; a failure says whether its connection was new or reused. */
 export function startKeepAliveLoops(port: number, options: LoopOptions): Load {
-  const requester = (): Requester => http1Requester({ port }, options.requestTimeoutMs, (_id, { status }) => (status === 200 ? undefined : `status ${status}`));
-  return startLoops(options, requester, (failure) => (failure.kind === 'failed' && failure.sent ? `${failure.reason} on a ${failure.fresh ? 'new' : 'reused'} connection` : failure.reason));
+  const requester = (): Requester =>
+    http1Requester({ port }, options.requestTimeoutMs, (_id, { status }) => (status === 200 ? undefined : `status ${status}`));
+  return startLoops(options, requester, (failure) =>
+    failure.kind === 'failed' && failure.sent
+      ? `${failure.reason} on a ${failure.fresh ? 'new' : 'reused'} connection`
+      : failure.reason,
+  );
 }
 
 /** Starts `clients` loops calling the global `fetch(url)` and reading each whole body. */
 export function startFetchLoops(url: string, options: LoopOptions): Load {
-  return startLoops(options, () => ({ request: (_id, timeoutMs) => fetchOnce(url, timeoutMs), close: () => undefined }), (failure) => failure.reason);
+  return startLoops(
+    options,
+    () => ({ request: (_id, timeoutMs) => fetchOnce(url, timeoutMs), close: () => undefined }),
+    (failure) => failure.reason,
+  );
 }
 
 function startLoops(options: LoopOptions, requester: () => Requester, describe: (failure: Failure) => string): Load {
@@ -121,7 +130,9 @@ function startLoops(options: LoopOptions, requester: () => Requester, describe: 
       for (const [phase, counted] of tallies) {
         // Each loop counts a request as sent, then exactly one outcome: anything else is a bug here.
         if (counted.sent !== counted.completed + counted.failed + counted.refused) {
-          throw new Error(`load: ${phase}: sent ${counted.sent} ≠ completed ${counted.completed} + failed ${counted.failed} + refused ${counted.refused}`);
+          throw new Error(
+            `load: ${phase}: sent ${counted.sent} ≠ completed ${counted.completed} + failed ${counted.failed} + refused ${counted.refused}`,
+          );
         }
       }
       return tallies;
@@ -133,7 +144,9 @@ async function fetchOnce(url: string, timeoutMs: number): Promise<Outcome> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     await response.arrayBuffer();
-    return response.status === 200 ? { kind: 'completed' } : { kind: 'wrong', reason: `status ${response.status}`, sent: true, fresh: false };
+    return response.status === 200
+      ? { kind: 'completed' }
+      : { kind: 'wrong', reason: `status ${response.status}`, sent: true, fresh: false };
   } catch (error) {
     const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
     if (cause?.code === 'ECONNREFUSED') return { kind: 'refused' };

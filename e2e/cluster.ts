@@ -9,7 +9,17 @@ import { busyLoopsFor, type Mode } from '../harness/busy-loops';
 import { startKeepAliveLoops, type Load } from './clients';
 import { join } from 'node:path';
 import { startTs, type Child, type Line } from '../harness/child';
-import { errorMessage, errorRow, formatOldServer, formatReasons, markdownTable, oldServerMisses, Tally, type OldServer, type ScenarioReport } from './report';
+import {
+  errorMessage,
+  errorRow,
+  formatOldServer,
+  formatReasons,
+  markdownTable,
+  oldServerMisses,
+  Tally,
+  type OldServer,
+  type ScenarioReport,
+} from './report';
 import { freePort, letLoadRun, serverTimeoutMs, trialsFor, type Scenario, type Settings } from './scenario';
 import { startupMs } from './servers';
 
@@ -28,7 +38,9 @@ const judgeStop = false;
 /** The workers that began draining in `lines`, with how they ended, as the example printed it. */
 function oldWorkers(lines: readonly Line[], waitedMs: number): OldServer[] {
   const first = (pattern: RegExp): Line | undefined => lines.find((line) => pattern.test(line.text));
-  const pids = lines.map((line) => line.text.match(/^worker (\d+): draining$/)?.[1]).filter((pid): pid is string => pid !== undefined);
+  const pids = lines
+    .map((line) => line.text.match(/^worker (\d+): draining$/)?.[1])
+    .filter((pid): pid is string => pid !== undefined);
   return pids.map((pid) => {
     const began = first(new RegExp(`^worker ${pid}: draining$`)) as Line;
     const drained = first(new RegExp(`^worker ${pid}: drained `));
@@ -36,7 +48,10 @@ function oldWorkers(lines: readonly Line[], waitedMs: number): OldServer[] {
     const how = exited?.text.match(/exited with (?:code (\S+)|(SIG\w+))$/) ?? undefined;
     return {
       pid: Number(pid),
-      exit: how === undefined ? undefined : { code: how[1] === undefined ? null : Number(how[1]), signal: (how[2] ?? null) as NodeJS.Signals | null },
+      exit:
+        how === undefined
+          ? undefined
+          : { code: how[1] === undefined ? null : Number(how[1]), signal: (how[2] ?? null) as NodeJS.Signals | null },
       exitMs: exited === undefined ? undefined : exited.at - began.at,
       result: drained === undefined ? undefined : (JSON.parse(drained.text.slice(drained.text.indexOf('{'))) as ShutdownResult),
       waitedMs,
@@ -54,17 +69,29 @@ interface Phase {
 const warmUp = 'before the first restart';
 
 /** The table row and the misses of one phase, given the lines the primary printed during it. */
-function judgePhase(phase: Phase, lines: readonly Line[], tally: Tally, drainDelay: number, durationMs: number, waitedMs: number): { row: string[]; misses: string[] } {
+function judgePhase(
+  phase: Phase,
+  lines: readonly Line[],
+  tally: Tally,
+  drainDelay: number,
+  durationMs: number,
+  waitedMs: number,
+): { row: string[]; misses: string[] } {
   const stop = phase.name === 'stop';
   const judged = !stop || judgeStop;
   // A refused connect before the SIGTERM means no worker was there: a failure. After it, it is expected.
   const failed = tally.failed + (stop ? 0 : tally.refused);
   const allowed = drainDelay >= zeroTargetFrom ? 0 : 2;
   const misses: string[] = [];
-  if (judged && failed > allowed) misses.push(`${phase.name}: ${failed} requests failed, at most ${allowed} allowed (${formatReasons(tally.failures)}${stop ? '' : `, refused ${tally.refused}`})`);
+  if (judged && failed > allowed)
+    misses.push(
+      `${phase.name}: ${failed} requests failed, at most ${allowed} allowed (${formatReasons(tally.failures)}${stop ? '' : `, refused ${tally.refused}`})`,
+    );
   const old = oldWorkers(lines, waitedMs);
-  if (phase.name !== warmUp && old.length < workers) misses.push(`${phase.name}: ${old.length} of ${workers} old workers printed "draining"`);
-  for (const worker of old) misses.push(...oldServerMisses(worker).map((miss) => `${phase.name}: ${miss.replace('server', 'worker')}`));
+  if (phase.name !== warmUp && old.length < workers)
+    misses.push(`${phase.name}: ${old.length} of ${workers} old workers printed "draining"`);
+  for (const worker of old)
+    misses.push(...oldServerMisses(worker).map((miss) => `${phase.name}: ${miss.replace('server', 'worker')}`));
   const row = [
     judged ? phase.name : `${phase.name} (failures not judged)`,
     String(drainDelay),
@@ -82,11 +109,17 @@ function judgePhase(phase: Phase, lines: readonly Line[], tally: Tally, drainDel
 async function run(drainDelay: number, restarts: number): Promise<{ rows: string[][]; misses: string[] }> {
   const port = await freePort();
   const env = { PORT: String(port), DRAIN_DELAY: String(drainDelay), TIMEOUT: String(serverTimeoutMs) };
-  const primary: Child = startTs('cluster primary', join(__dirname, '..', 'examples', 'cluster.ts'), { args: [String(workers)], env, ipc: false });
+  const primary: Child = startTs('cluster primary', join(__dirname, '..', 'examples', 'cluster.ts'), {
+    args: [String(workers)],
+    env,
+    ipc: false,
+  });
   let load: Load | undefined;
   try {
     let from = 0;
-    for (let n = 1; n <= workers; n++) from = (await primary.waitForLine(/^worker \d+: listening/, `worker ${n} of ${workers} listening`, startupMs, from)).index + 1;
+    for (let n = 1; n <= workers; n++)
+      from =
+        (await primary.waitForLine(/^worker \d+: listening/, `worker ${n} of ${workers} listening`, startupMs, from)).index + 1;
     const phases: Phase[] = [{ name: warmUp, firstLine: primary.lines.length, at: Date.now() }];
     const begin = (name: string): Phase => {
       const phase = { name, firstLine: primary.lines.length, at: Date.now() };
@@ -108,7 +141,12 @@ async function run(drainDelay: number, restarts: number): Promise<{ rows: string
     for (let n = 1; n <= restarts; n++) {
       const phase = begin(`restart ${n}`);
       primary.signal('SIGHUP');
-      const { match } = await primary.waitForLine(/^primary: restart (?:(\d+) done|failed: .*)$/, `restart ${n} done`, restartBound, phase.firstLine);
+      const { match } = await primary.waitForLine(
+        /^primary: restart (?:(\d+) done|failed: .*)$/,
+        `restart ${n} done`,
+        restartBound,
+        phase.firstLine,
+      );
       if (match[1] !== String(n)) throw new Error(`cluster primary (pid ${primary.pid}): ${match[0]}`);
       await letLoadRun(settleMs);
     }
@@ -117,7 +155,10 @@ async function run(drainDelay: number, restarts: number): Promise<{ rows: string
     primary.signal('SIGTERM');
     const stopBound = drainDelay + serverTimeoutMs + 15_000;
     const exit = await primary.exits(stopBound);
-    const primaryEnded = exit === undefined ? `still running ${stopBound} ms after SIGTERM, killed` : `${primary.describeExit()} ${(primary.exitedAt ?? stop.at) - stop.at} ms after SIGTERM`;
+    const primaryEnded =
+      exit === undefined
+        ? `still running ${stopBound} ms after SIGTERM, killed`
+        : `${primary.describeExit()} ${(primary.exitedAt ?? stop.at) - stop.at} ms after SIGTERM`;
     if (exit === undefined) await primary.kill();
     await primary.outputClosed(10_000);
     const loopsEnded = await load.ended(5_000);
@@ -129,7 +170,14 @@ async function run(drainDelay: number, restarts: number): Promise<{ rows: string
     phases.forEach((phase, i) => {
       const next = phases[i + 1];
       const lines = primary.lines.slice(phase.firstLine, next?.firstLine);
-      const judged = judgePhase(phase, lines, tallies.get(phase.name) ?? new Tally(), drainDelay, (next?.at ?? ended) - phase.at, phase === stop ? stopBound : restartBound);
+      const judged = judgePhase(
+        phase,
+        lines,
+        tallies.get(phase.name) ?? new Tally(),
+        drainDelay,
+        (next?.at ?? ended) - phase.at,
+        phase === stop ? stopBound : restartBound,
+      );
       rows.push(judged.row);
       misses.push(...judged.misses);
     });
@@ -153,7 +201,9 @@ export const clusterScenario: Scenario = {
     const rows: string[][] = [];
     const misses: string[] = [];
     for (const drainDelay of delays) {
-      process.stderr.write(`cluster · ${mode} (${busyLoopsFor(mode)} busy loops) · drainDelay ${drainDelay} · ${restarts} restart(s)\n`);
+      process.stderr.write(
+        `cluster · ${mode} (${busyLoopsFor(mode)} busy loops) · drainDelay ${drainDelay} · ${restarts} restart(s)\n`,
+      );
       try {
         const result = await run(drainDelay, restarts);
         rows.push(...result.rows);
@@ -168,7 +218,11 @@ export const clusterScenario: Scenario = {
       notes: [
         `${workers} workers, ${clients} keep-alive clients straight at the cluster's port, ${restarts} rolling restart(s) by SIGHUP, then SIGTERM; ${settleMs} ms of load between steps.`,
         `Target: 0 failed per phase when drainDelay ≥ ${zeroTargetFrom} ms, else at most 2 per phase; a refused connect counts as failed except after the SIGTERM; every old worker and the primary exit by themselves with code 0.`,
-        ...(judgeStop ? [] : ['The stop row is shown, not judged: after the SIGTERM every worker stops, and the primary resets connections it accepted but had not handed to a worker yet.']),
+        ...(judgeStop
+          ? []
+          : [
+              'The stop row is shown, not judged: after the SIGTERM every worker stops, and the primary resets connections it accepted but had not handed to a worker yet.',
+            ]),
       ],
       misses,
     };

@@ -47,7 +47,8 @@ async function trial(drainDelay: number | undefined): Promise<{ cells: string[];
     const reasons = new Map(total.failures);
     if (before.refused > 0) reasons.set('ECONNREFUSED before the SIGTERM', before.refused);
     const misses = oldServerMisses(old);
-    if (!loopsEnded) misses.push(`the fetch loops were still running ${loopsEndedAfter} ms after the SIGTERM (no refusal ended them)`);
+    if (!loopsEnded)
+      misses.push(`the fetch loops were still running ${loopsEndedAfter} ms after the SIGTERM (no refusal ended them)`);
     const cells = [
       drainDelay === undefined ? 'default' : String(drainDelay),
       String(total.sent),
@@ -69,15 +70,31 @@ async function trial(drainDelay: number | undefined): Promise<{ cells: string[];
 export const fetchScenario: Scenario = {
   name: 'fetch',
   async run(mode: Mode, settings: Settings): Promise<ScenarioReport> {
-    const header = ['trial', 'drainDelay', 'sent', 'completed', 'cut', 'refused after SIGTERM', 'cuts by reason', 'loops ended after SIGTERM', 'old server'];
+    const header = [
+      'trial',
+      'drainDelay',
+      'sent',
+      'completed',
+      'cut',
+      'refused after SIGTERM',
+      'cuts by reason',
+      'loops ended after SIGTERM',
+      'old server',
+    ];
     const cuts: number[] = [];
-    const { rows, misses } = await runTrials(`fetch · ${mode} (${busyLoopsFor(mode)} busy loops)`, trialsFor(settings, 1, 5), header.length, async () => {
-      const result = await trial(settings.drainDelay);
-      cuts.push(result.cuts);
-      return result;
-    });
+    const { rows, misses } = await runTrials(
+      `fetch · ${mode} (${busyLoopsFor(mode)} busy loops)`,
+      trialsFor(settings, 1, 5),
+      header.length,
+      async () => {
+        const result = await trial(settings.drainDelay);
+        cuts.push(result.cuts);
+        return result;
+      },
+    );
     const cutMedian = median(cuts);
-    if (cuts.length > 0 && cutMedian > maxCutsMedian) misses.push(`median ${cutMedian} cut per shutdown (${cuts.join(', ')}), at most ${maxCutsMedian} allowed`);
+    if (cuts.length > 0 && cutMedian > maxCutsMedian)
+      misses.push(`median ${cutMedian} cut per shutdown (${cuts.join(', ')}), at most ${maxCutsMedian} allowed`);
     return {
       table: markdownTable(header, rows),
       notes: [

@@ -18,7 +18,9 @@ const h2loadArgs = (port: number): string[] => ['-c', '50', '-m', '10', '-D', St
 /** h2load's summary line: "requests: 9 total, 9 started, 9 done, 8 succeeded, 1 failed, 1 errored, 0 timeout". */
 function h2loadCounts(h2load: Child): string[] {
   const line = h2load.lines.map((candidate) => candidate.text).find((text) => text.startsWith('requests: '));
-  const match = line?.match(/(\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/);
+  const match = line?.match(
+    /(\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/,
+  );
   if (match === undefined || match === null) return ['—', '—', '—', '—', '—'];
   return [match[1], match[4], match[5], match[6], match[7]].map(String);
 }
@@ -57,7 +59,12 @@ export const h2loadScenario: Scenario = {
   needs: { file: h2loadBinary, install: 'apt-get install nghttp2-client' },
   async run(mode: Mode, settings: Settings): Promise<ScenarioReport> {
     const header = ['trial', 'drainDelay', 'requests', 'succeeded', 'failed', 'errored', 'timeout', 'h2load', 'old server'];
-    const { rows, misses } = await runTrials(`h2load · ${mode} (${busyLoopsFor(mode)} busy loops)`, trialsFor(settings, 1, 5), header.length, () => trial(settings.drainDelay));
+    const { rows, misses } = await runTrials(
+      `h2load · ${mode} (${busyLoopsFor(mode)} busy loops)`,
+      trialsFor(settings, 1, 5),
+      header.length,
+      () => trial(settings.drainDelay),
+    );
     return {
       table: markdownTable(header, rows),
       notes: [

@@ -16,7 +16,16 @@ import { busyLoopsFor, type Mode } from '../harness/busy-loops';
 import { startKeepAliveLoops, type Load } from './clients';
 import { startBinary, type Child } from '../harness/child';
 import { formatOldServer, formatReasons, markdownTable, oldServerMisses, Tally, type ScenarioReport } from './report';
-import { freePort, letLoadRun, runTrials, serverTimeoutMs, trialsFor, type Scenario, type Settings, type TrialReport } from './scenario';
+import {
+  freePort,
+  letLoadRun,
+  runTrials,
+  serverTimeoutMs,
+  trialsFor,
+  type Scenario,
+  type Settings,
+  type TrialReport,
+} from './scenario';
 import { awaitServerExit, startServer, type RunningServer } from './servers';
 
 const haproxyBinary = '/usr/sbin/haproxy';
@@ -75,7 +84,9 @@ async function everyServerAnswers(port: number, pids: readonly number[], proxy: 
     if (pids.every((wanted) => seen.has(wanted))) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  throw new Error(`haproxy: requests through it were not answered by both servers (${pids.join(', ')}) within ${timeoutMs} ms; haproxy ${proxy.describeExit()}, its last lines:\n${proxy.tail(8)}`);
+  throw new Error(
+    `haproxy: requests through it were not answered by both servers (${pids.join(', ')}) within ${timeoutMs} ms; haproxy ${proxy.describeExit()}, its last lines:\n${proxy.tail(8)}`,
+  );
 }
 
 /**
@@ -130,7 +141,10 @@ async function trial(drainDelay: number): Promise<TrialReport> {
     const judged = drainDelay >= 3 * checkIntervalMs;
     const failed = tally.failed + tally.refused;
     const misses = oldServerMisses(old);
-    if (judged && failed > 0) misses.push(`drainDelay ${drainDelay}: ${failed} requests failed, none allowed (${formatReasons(tally.failures)}; refused ${tally.refused})`);
+    if (judged && failed > 0)
+      misses.push(
+        `drainDelay ${drainDelay}: ${failed} requests failed, none allowed (${formatReasons(tally.failures)}; refused ${tally.refused})`,
+      );
     const cells = [
       String(drainDelay),
       String(tally.sent),
@@ -160,12 +174,30 @@ export const haproxyScenario: Scenario = {
   async run(mode: Mode, settings: Settings): Promise<ScenarioReport> {
     const trials = trialsFor(settings, 1, 5);
     const delays = settings.drainDelay === undefined ? [500, 0] : [settings.drainDelay];
-    const header = ['trial', 'drainDelay', 'sent', 'completed', 'failed', 'refused', 'failures by reason', 'haproxy logged', 'a DOWN after SIGTERM', 'old server (a)'];
+    const header = [
+      'trial',
+      'drainDelay',
+      'sent',
+      'completed',
+      'failed',
+      'refused',
+      'failures by reason',
+      'haproxy logged',
+      'a DOWN after SIGTERM',
+      'old server (a)',
+    ];
     const rows: string[][] = [];
     const misses: string[] = [];
     for (const drainDelay of delays) {
       const label = `haproxy · ${mode} (${busyLoopsFor(mode)} busy loops) · drainDelay ${drainDelay}`;
-      const done = await runTrials(label, trials, header.length, () => trial(drainDelay), [String(drainDelay)], ` (drainDelay ${drainDelay})`);
+      const done = await runTrials(
+        label,
+        trials,
+        header.length,
+        () => trial(drainDelay),
+        [String(drainDelay)],
+        ` (drainDelay ${drainDelay})`,
+      );
       rows.push(...done.rows);
       misses.push(...done.misses);
     }

@@ -84,9 +84,11 @@ export function formatOldServer(server: OldServer): string {
 export function oldServerMisses(server: OldServer): string[] {
   const misses: string[] = [];
   if (server.exit === undefined) misses.push(`server pid ${server.pid} did not exit by itself within ${server.waitedMs} ms`);
-  else if (server.exit.code !== 0) misses.push(`server pid ${server.pid} exited with ${server.exit.signal ?? `code ${String(server.exit.code)}`}`);
+  else if (server.exit.code !== 0)
+    misses.push(`server pid ${server.pid} exited with ${server.exit.signal ?? `code ${String(server.exit.code)}`}`);
   if (server.result === undefined) misses.push(`server pid ${server.pid} printed no done$/wait() result`);
-  if (misses.length > 0 && server.lastLines !== undefined) misses.push(`server pid ${server.pid}'s last lines:\n${server.lastLines}`);
+  if (misses.length > 0 && server.lastLines !== undefined)
+    misses.push(`server pid ${server.pid}'s last lines:\n${server.lastLines}`);
   return misses;
 }
 

@@ -21,7 +21,11 @@ const scenarios: readonly Scenario[] = [haproxyScenario, clusterScenario, fetchS
 
 const usage = `usage: npm run e2e -- [--short] [--only=${scenarios.map((s) => s.name).join('|')}]... [--drain-delay=MS] [--trials=N] [--mode=idle|saturated]`;
 
-function parseFlags(argv: readonly string[]): { settings: Settings; only: Set<string>; runModes: ReadonlyArray<(typeof modes)[number]> } {
+function parseFlags(argv: readonly string[]): {
+  settings: Settings;
+  only: Set<string>;
+  runModes: ReadonlyArray<(typeof modes)[number]>;
+} {
   const only = new Set<string>();
   let runModes: ReadonlyArray<(typeof modes)[number]> = modes;
   let short = false;
@@ -29,7 +33,8 @@ function parseFlags(argv: readonly string[]): { settings: Settings; only: Set<st
   let drainDelay: number | undefined;
   const count = (flag: string, value: string, min: number, max: number): number => {
     const parsed = Number(value);
-    if (value === '' || !Number.isInteger(parsed) || parsed < min || parsed > max) throw new Error(`${flag} must be an integer from ${min} to ${max}, got "${value}"`);
+    if (value === '' || !Number.isInteger(parsed) || parsed < min || parsed > max)
+      throw new Error(`${flag} must be an integer from ${min} to ${max}, got "${value}"`);
     return parsed;
   };
   for (const arg of argv) {
@@ -41,8 +46,7 @@ function parseFlags(argv: readonly string[]): { settings: Settings; only: Set<st
       const mode = modes.find((m) => m === value);
       if (mode === undefined) throw new Error(`--mode must be one of ${modes.join(', ')}, got "${value}"`);
       runModes = [mode];
-    }
-    else if (flag === '--only') {
+    } else if (flag === '--only') {
       for (const name of value.split(',').filter(Boolean)) {
         if (!scenarios.some((scenario) => scenario.name === name)) throw new Error(`--only: no scenario "${name}"`);
         only.add(name);
@@ -87,7 +91,9 @@ async function main(): Promise<number> {
       const started = Date.now();
       const report = await runOne(scenario, mode, settings);
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
-      console.log(`\n## ${scenario.name} · ${mode}${mode === 'saturated' ? ` (${busyLoopsFor(mode)} busy loops)` : ''} · ${seconds} s\n`);
+      console.log(
+        `\n## ${scenario.name} · ${mode}${mode === 'saturated' ? ` (${busyLoopsFor(mode)} busy loops)` : ''} · ${seconds} s\n`,
+      );
       if (report.table !== '') console.log(report.table);
       for (const note of report.notes) console.log(`\n${note}`);
       if (report.misses.length === 0) {

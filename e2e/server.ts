@@ -48,7 +48,8 @@ function handle(req: Request, res: Response): void {
   else setTimeout(() => answer(res), delayMs);
 }
 
-const options: GracefulOptions = config.drainDelay === undefined ? { timeout: config.timeout } : { timeout: config.timeout, drainDelay: config.drainDelay };
+const options: GracefulOptions =
+  config.drainDelay === undefined ? { timeout: config.timeout } : { timeout: config.timeout, drainDelay: config.drainDelay };
 const graceful = new GracefulServer(config.protocol === 'h2' ? http2.createServer(handle) : http.createServer(handle), options);
 
 if (config.readiness && typeof (graceful as { readinessProbe?: unknown }).readinessProbe !== 'function') {

@@ -38,7 +38,14 @@ export async function awaitServerExit(server: RunningServer, signalledAt: number
   const exitMs = server.child.exitedAt === undefined ? undefined : server.child.exitedAt - signalledAt;
   if (exit === undefined) await server.child.kill();
   else await server.child.outputClosed(5_000);
-  return { pid: server.child.pid, exit, exitMs, result: printedResult(server.child), waitedMs: timeoutMs, lastLines: server.child.tail(10) };
+  return {
+    pid: server.child.pid,
+    exit,
+    exitMs,
+    result: printedResult(server.child),
+    waitedMs: timeoutMs,
+    lastLines: server.child.tail(10),
+  };
 }
 
 /** The `done <json>` line of a server process, parsed, if it printed one. */

@@ -18,11 +18,12 @@ const drainDelay = Number(process.env.DRAIN_DELAY ?? 500);
 const timeout = Number(process.env.TIMEOUT ?? 10_000);
 
 if (cluster.isPrimary) primary();
-else worker().catch((error: unknown) => {
-  console.error(`worker ${process.pid}:`, error);
-  process.exitCode = 1;
-  cluster.worker?.disconnect();
-});
+else
+  worker().catch((error: unknown) => {
+    console.error(`worker ${process.pid}:`, error);
+    process.exitCode = 1;
+    cluster.worker?.disconnect();
+  });
 
 function primary(): void {
   console.log(`primary ${process.pid}: ${workerCount} workers on 127.0.0.1:${port}`);

@@ -91,8 +91,10 @@ async function main(): Promise<void> {
 
   const lost = received - answered;
   console.log('');
-  console.log(`Shutdown done in ${Math.round(result.durationMs)} ms: killed ${result.killed}, ` +
-    `closed idle ${result.closedIdle}, drained ${result.drained} (timeout was ${TIMEOUT_MS} ms).`);
+  console.log(
+    `Shutdown done in ${Math.round(result.durationMs)} ms: killed ${result.killed}, ` +
+      `closed idle ${result.closedIdle}, drained ${result.drained} (timeout was ${TIMEOUT_MS} ms).`,
+  );
   console.log(`Requests: ${plan.length} sent, ${received} reached the server, ${answered} answered in full; lost: ${lost}.`);
   if (lost !== 0 || answered !== plan.length || result.killed !== 0) {
     console.log('Something went wrong: see above.');

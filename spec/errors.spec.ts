@@ -36,7 +36,11 @@ describe('bad input', function () {
     const cases: Array<[string, unknown, RegExp]> = [
       ['options that are not an object', 'fast', /options must be an object/],
       ['options that are null', null, /options must be an object/],
-      ['a negative timeout', { timeout: -1 }, /options\.timeout must be a finite number of milliseconds from 0 to 2147483647, got -1/],
+      [
+        'a negative timeout',
+        { timeout: -1 },
+        /options\.timeout must be a finite number of milliseconds from 0 to 2147483647, got -1/,
+      ],
       ['a NaN timeout', { timeout: NaN }, /options\.timeout.*got NaN/],
       ['an infinite timeout', { timeout: Infinity }, /options\.timeout.*got Infinity/],
       ['a string timeout', { timeout: '5' }, /options\.timeout.*got "5"/],
@@ -96,7 +100,9 @@ describe('bad input', function () {
       c.get('/');
       await waitForValue(graceful.state$, (s) => s.active === 1, 2000, 'the request in flight');
       graceful.shutdown();
-      expect(await graceful.listen(loopback).catch((e: unknown) => e)).to.be.instanceOf(NotReadyError).and.include({ quitting: true });
+      expect(await graceful.listen(loopback).catch((e: unknown) => e))
+        .to.be.instanceOf(NotReadyError)
+        .and.include({ quitting: true });
       await graceful.wait();
       c.destroy();
     });

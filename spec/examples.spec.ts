@@ -25,7 +25,9 @@ describe('the examples run and exit by themselves', function () {
   it('examples/demo.ts (npm start) shows the timeline, loses nothing and ends with OK', async () => {
     const { code, stdout } = await runExample('examples/demo.ts');
     expect(code).to.equal(0);
-    expect(stdout).to.match(/draining/).and.match(/lost: 0/);
+    expect(stdout)
+      .to.match(/draining/)
+      .and.match(/lost: 0/);
     expect(stdout.trim().split('\n').pop()).to.equal('OK');
   });
 

@@ -16,8 +16,7 @@ describe('faults', function () {
   this.timeout(20000);
   const cleanup = afterEachTest();
 
-  const start = (handler: http.RequestListener, timeout = 300) =>
-    serveForTest(http.createServer(handler), { timeout }, cleanup);
+  const start = (handler: http.RequestListener, timeout = 300) => serveForTest(http.createServer(handler), { timeout }, cleanup);
 
   /** Shuts down and checks the drain ended within `[min, max]` ms of the call. */
   async function shutdownWithin(graceful: GracefulServer, min: number, max: number) {

@@ -315,7 +315,12 @@ describe('GracefulServer over real sockets (HTTP/1.1 on 127.0.0.1)', function ()
     await c.read();
     c.destroy();
     await until(() => events.some((e) => e.state === 'closed'), 2000, 'the close');
-    expect(events.map((e) => `${e.previous ?? '-'}>${e.state}`)).to.deep.equal(['->new', 'new>active', 'active>idle', 'idle>closed']);
+    expect(events.map((e) => `${e.previous ?? '-'}>${e.state}`)).to.deep.equal([
+      '->new',
+      'new>active',
+      'active>idle',
+      'idle>closed',
+    ]);
     expect(new Set(events.map((e) => e.id)).size).to.equal(1);
     expect(events[0]?.socket.remotePort).to.equal(c.socket.localPort);
     expect(seen).to.deep.equal(['cb new', 'cb active', 'cb idle', 'cb closed']);
@@ -517,5 +522,4 @@ describe('readinessProbe(req, res)', function () {
     expect(await probe()).to.deep.equal({ status: 503, connection: undefined });
     await graceful.wait();
   });
-
 });

@@ -64,12 +64,14 @@ describe('leaks', function () {
     for (let i = 0; i < 50; i++) await cycle(graceful); // warm up: JIT, pools, the first allocations
     gc();
     const before = process.memoryUsage().heapUsed;
-    for (let i = 0; i < Number(process.env["LEAK_CYCLES"] ?? 1000); i++) await cycle(graceful);
+    for (let i = 0; i < Number(process.env['LEAK_CYCLES'] ?? 1000); i++) await cycle(graceful);
     gc();
     const after = process.memoryUsage().heapUsed;
     subscription.unsubscribe();
     const growth = after - before;
-    console.log(`      (heap before ${(before / 1048576).toFixed(2)} MiB, after 1,000 cycles ${(after / 1048576).toFixed(2)} MiB)`);
+    console.log(
+      `      (heap before ${(before / 1048576).toFixed(2)} MiB, after 1,000 cycles ${(after / 1048576).toFixed(2)} MiB)`,
+    );
     expect(growth, 'heap growth over 1,000 cycles (bytes)').to.be.below(1024 * 1024);
   });
 });

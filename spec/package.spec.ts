@@ -30,7 +30,17 @@ async function exec(command: string, args: string[], cwd: string): Promise<strin
 }
 
 // `--listFiles` shows which declaration file the import resolved to.
-const typeCheckOptions = ['--module', 'node16', '--moduleResolution', 'node16', '--strict', '--noEmit', '--types', 'node', '--listFiles'];
+const typeCheckOptions = [
+  '--module',
+  'node16',
+  '--moduleResolution',
+  'node16',
+  '--strict',
+  '--noEmit',
+  '--types',
+  'node',
+  '--listFiles',
+];
 
 // The same source type-checks as a .cts (resolved through `require`) and an .mts (through `import`).
 const typedConsumer = `import * as http from 'node:http';

@@ -63,15 +63,17 @@ describe('a child process that serves and shuts down on SIGTERM', function () {
         lines.push(...parts);
       });
       const port = Number((await line('listening ')).split(' ')[1]);
-      const response = new Promise<{ status: number | undefined; connection: string | undefined; body: string }>((resolve, reject) => {
-        http
-          .get({ host: '127.0.0.1', port, path: '/in-flight', agent: new http.Agent({ keepAlive: true }) }, (res) => {
-            let body = '';
-            res.on('data', (d: Buffer) => (body += d.toString()));
-            res.on('end', () => resolve({ status: res.statusCode, connection: res.headers.connection, body }));
-          })
-          .on('error', reject);
-      });
+      const response = new Promise<{ status: number | undefined; connection: string | undefined; body: string }>(
+        (resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port, path: '/in-flight', agent: new http.Agent({ keepAlive: true }) }, (res) => {
+              let body = '';
+              res.on('data', (d: Buffer) => (body += d.toString()));
+              res.on('end', () => resolve({ status: res.statusCode, connection: res.headers.connection, body }));
+            })
+            .on('error', reject);
+        },
+      );
       await line('request /in-flight');
       child.kill('SIGTERM');
       expect(await withDeadline(response, 5000, 'the in-flight response')).to.deep.equal({

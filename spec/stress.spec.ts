@@ -12,7 +12,9 @@ function expectNothingLost(result: TrialResult): void {
   expect(result.anomalies, `anomalies in ${where}`).to.deep.equal([]);
   expect(result.lost, `lost requests in ${where}: ${JSON.stringify(result.lostRequests.slice(0, 5))}`).to.equal(0);
   expect(result.completed, `completed in ${where}`).to.be.greaterThan(0);
-  expect(result.sent, `sent = completed + refused + reset + lost in ${where}`).to.equal(result.completed + result.refused + result.reset + result.lost);
+  expect(result.sent, `sent = completed + refused + reset + lost in ${where}`).to.equal(
+    result.completed + result.refused + result.reset + result.lost,
+  );
   expect(result.shutdown?.killed, `killed in ${where}`).to.equal(0);
 }
 

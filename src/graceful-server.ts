@@ -151,14 +151,17 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
   private observeClose(server: NetServer): void {
     const lifecycle = this.lifecycle;
     const wait = (): Promise<ShutdownResult> => this.wait();
-    replaceMethod(server, 'close', (close) =>
-      function gracefulClose(this: NetServer, callback?: (error?: Error) => void): NetServer {
-        if (lifecycle.phase === 'stopped') return close.call(this, callback);
-        // Asked before the shutdown starts, which may finish within the call.
-        if (typeof callback === 'function') void wait().then(() => callback());
-        lifecycle.shutdown();
-        return this;
-      },
+    replaceMethod(
+      server,
+      'close',
+      (close) =>
+        function gracefulClose(this: NetServer, callback?: (error?: Error) => void): NetServer {
+          if (lifecycle.phase === 'stopped') return close.call(this, callback);
+          // Asked before the shutdown starts, which may finish within the call.
+          if (typeof callback === 'function') void wait().then(() => callback());
+          lifecycle.shutdown();
+          return this;
+        },
     );
   }
 

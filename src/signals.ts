@@ -14,7 +14,9 @@ export function fromSignals(...signals: NodeJS.Signals[]): Observable<NodeJS.Sig
   if (signals.length === 0) throw new TypeError('rx-graceful: fromSignals() needs at least one signal name, e.g. "SIGTERM"');
   for (const signal of signals) {
     if (typeof signal !== 'string' || !Object.prototype.hasOwnProperty.call(constants.signals, signal)) {
-      throw new TypeError(`rx-graceful: fromSignals() got ${describeValue(signal)}, which is not a signal name such as "SIGTERM"`);
+      throw new TypeError(
+        `rx-graceful: fromSignals() got ${describeValue(signal)}, which is not a signal name such as "SIGTERM"`,
+      );
     }
   }
   return new Observable<NodeJS.Signals>((subscriber) => {
@@ -25,4 +27,3 @@ export function fromSignals(...signals: NodeJS.Signals[]): Observable<NodeJS.Sig
     };
   });
 }
-

@@ -72,7 +72,10 @@ export function classify(load: LoadReport, log: ServerLog): Classification {
     resetReasons[reason] = (resetReasons[reason] ?? 0) + 1;
   }
   const unknown = log.received.filter((id) => !seen.has(id));
-  if (unknown.length > 0) anomalies.push(`${unknown.length} ids received by the server that no client reported (e.g. ${unknown.slice(0, 3).join(', ')})`);
+  if (unknown.length > 0)
+    anomalies.push(
+      `${unknown.length} ids received by the server that no client reported (e.g. ${unknown.slice(0, 3).join(', ')})`,
+    );
 
   const completed = load.completed.length;
   const refused = load.refused.length;

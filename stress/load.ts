@@ -31,11 +31,27 @@ function thinker(config: LoadConfig, client: number): () => Promise<void> | unde
 
 async function run(config: LoadConfig, port: number): Promise<LoadReport> {
   const ca = testCertificate().cert;
-  const perClient = Array.from({ length: config.clients }, (_, client) => ({ think: thinker(config, client), connectFailures: 0 }));
-  const groups = config.protocol !== 'h2' ? [] : Array.from({ length: Math.ceil(config.clients / config.streamsPerSession) }, () => new SessionGroup(port, ca, connectTimeoutMs));
-  const http1 = config.protocol === 'h2' ? [] : perClient.map(() => http1Requester(config.protocol === 'https' ? { port, ca } : { port }, connectTimeoutMs, checkResponse));
+  const perClient = Array.from({ length: config.clients }, (_, client) => ({
+    think: thinker(config, client),
+    connectFailures: 0,
+  }));
+  const groups =
+    config.protocol !== 'h2'
+      ? []
+      : Array.from(
+          { length: Math.ceil(config.clients / config.streamsPerSession) },
+          () => new SessionGroup(port, ca, connectTimeoutMs),
+        );
+  const http1 =
+    config.protocol === 'h2'
+      ? []
+      : perClient.map(() =>
+          http1Requester(config.protocol === 'https' ? { port, ca } : { port }, connectTimeoutMs, checkResponse),
+        );
   const requester = (client: number): Requester =>
-    config.protocol === 'h2' ? h2Requester(groups[Math.floor(client / config.streamsPerSession)] as SessionGroup, checkResponse) : (http1[client] as Requester);
+    config.protocol === 'h2'
+      ? h2Requester(groups[Math.floor(client / config.streamsPerSession)] as SessionGroup, checkResponse)
+      : (http1[client] as Requester);
 
   let sent = 0;
   const completed: string[] = [];
@@ -59,13 +75,21 @@ async function run(config: LoadConfig, port: number): Promise<LoadReport> {
           refused.push(id);
           return false;
         }
-        failures.push({ id, reason: outcome.kind === 'wrong' ? `bad response: ${outcome.reason}` : outcome.reason, sent: outcome.sent, fresh: outcome.fresh });
+        failures.push({
+          id,
+          reason: outcome.kind === 'wrong' ? `bad response: ${outcome.reason}` : outcome.reason,
+          sent: outcome.sent,
+          fresh: outcome.fresh,
+        });
         return outcome.sent || ++own.connectFailures < maxConnectFailures;
       };
     },
   });
   for (const group of groups) group.close();
-  const connections = [...groups.map((group) => group.opened), ...http1.map((loop) => loop.connects)].reduce((total, count) => total + count, 0);
+  const connections = [...groups.map((group) => group.opened), ...http1.map((loop) => loop.connects)].reduce(
+    (total, count) => total + count,
+    0,
+  );
   return { sent, completed, refused, failures, connections, atDeadline };
 }
 
@@ -74,13 +98,10 @@ process.on('uncaughtException', reportFatal);
 // A last resort if the orchestrator is gone: unref'd, so it never keeps this process alive itself.
 setTimeout(() => process.exit(3), config.deadlineMs + 60_000).unref();
 process.once('message', (command: LoadCommand) => {
-  run(config, command.port).then(
-    (report) => {
-      sendToParent({ type: 'done', report } satisfies LoadMessage, () => {
-        process.disconnect();
-      });
-    },
-    reportFatal,
-  );
+  run(config, command.port).then((report) => {
+    sendToParent({ type: 'done', report } satisfies LoadMessage, () => {
+      process.disconnect();
+    });
+  }, reportFatal);
 });
 sendToParent({ type: 'ready' } satisfies LoadMessage);

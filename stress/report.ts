@@ -64,7 +64,8 @@ export function trialTable(results: readonly TrialResult[]): string {
 /** How the resets of a run split: newcomers against reused connections, and what the clients saw. */
 export function resetSummary(results: readonly TrialResult[]): string {
   const reasons: Record<string, number> = {};
-  for (const r of results) for (const [reason, count] of Object.entries(r.resetReasons)) reasons[reason] = (reasons[reason] ?? 0) + count;
+  for (const r of results)
+    for (const [reason, count] of Object.entries(r.resetReasons)) reasons[reason] = (reasons[reason] ?? 0) + count;
   const listed = Object.entries(reasons)
     .sort((a, b) => b[1] - a[1])
     .map(([reason, count]) => `${reason}: ${count}`)

@@ -24,7 +24,8 @@ interface Flags {
   idleLinger: number | undefined;
 }
 
-const usage = 'usage: npm run stress -- [--trials=N] [--protocol=http|https|h2|all] [--seed=N] [--quick] [--think=MS] [--idle-linger=MS]';
+const usage =
+  'usage: npm run stress -- [--trials=N] [--protocol=http|https|h2|all] [--seed=N] [--quick] [--think=MS] [--idle-linger=MS]';
 
 /** A whole number from 0 to `max`, or undefined. */
 function whole(value: string | undefined, max: number): number | undefined {
@@ -32,7 +33,14 @@ function whole(value: string | undefined, max: number): number | undefined {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { trials: 20, protocols: ['http'], seed: randomSeed(), quick: false, thinkMaxMs: 0, idleLinger: undefined };
+  const flags: Flags = {
+    trials: 20,
+    protocols: ['http'],
+    seed: randomSeed(),
+    quick: false,
+    thinkMaxMs: 0,
+    idleLinger: undefined,
+  };
   for (const arg of argv) {
     const [name, value] = arg.split('=', 2) as [string, string | undefined];
     const number = whole(value, 2 ** 32 - 1);
@@ -104,7 +112,9 @@ async function main(): Promise<number> {
   }
   console.log(`FAIL: ${lost} lost; ${failed.length} of ${all.length} trials not ok (${minutes} min):`);
   for (const result of failed) {
-    console.log(`- ${result.protocol} trial ${result.trial} (seed ${result.seed}): ${[...result.problems, ...result.anomalies].join('; ') || `${result.lost} lost`}`);
+    console.log(
+      `- ${result.protocol} trial ${result.trial} (seed ${result.seed}): ${[...result.problems, ...result.anomalies].join('; ') || `${result.lost} lost`}`,
+    );
     for (const request of result.lostRequests.slice(0, 10)) console.log(`  lost ${JSON.stringify(request)}`);
   }
   return 1;

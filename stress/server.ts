@@ -92,7 +92,10 @@ function describeHungDrain(): string {
   const lines = [`stress server: drain still running 2 s after shutdown(): ${JSON.stringify(state)}`];
   const sessions = new Set<http2.ServerHttp2Session>();
   for (const stream of openStreams) {
-    const request = stream.sentHeaders?.[':status'] === undefined ? 'no response head sent' : `status ${String(stream.sentHeaders?.[':status'])} sent`;
+    const request =
+      stream.sentHeaders?.[':status'] === undefined
+        ? 'no response head sent'
+        : `status ${String(stream.sentHeaders?.[':status'])} sent`;
     lines.push(
       `  stream ${stream.id}: ${request}, writableEnded ${stream.writableEnded}, writableFinished ${stream.writableFinished}, ` +
         `writableLength ${stream.writableLength}, bufferSize ${stream.bufferSize}, state ${JSON.stringify(stream.state)}`,
@@ -100,7 +103,9 @@ function describeHungDrain(): string {
     sessions.add(stream.session as http2.ServerHttp2Session);
   }
   for (const session of sessions) {
-    lines.push(`  session closed ${session.closed} destroyed ${session.destroyed} state ${JSON.stringify(session.destroyed ? {} : session.state)}`);
+    lines.push(
+      `  session closed ${session.closed} destroyed ${session.destroyed} state ${JSON.stringify(session.destroyed ? {} : session.state)}`,
+    );
   }
   return lines.join('\n');
 }
@@ -110,29 +115,28 @@ function startShutdown(): void {
   graceful.shutdown();
   const hung = setTimeout(() => process.stderr.write(`${describeHungDrain()}\n`), 2_000);
   hung.unref();
-  graceful.wait().then(
-    (result) => {
-      clearTimeout(hung);
-      const { killed, timedOut, forced, durationMs, closedIdle, drained, hijacked } = result;
-      stateSubscription.unsubscribe();
-      const done: ServerMessage = {
-        type: 'done',
-        result: { killed, timedOut, forced, durationMs, closedIdle, drained, hijacked },
-        log: { received, finished },
-        stateAfter: { open: state?.open ?? -1, phase: state?.phase ?? 'unknown' },
-      };
-      // Disconnect only once the message is written: a large log (100,000+ ids) sent and then
-      // disconnected at once never reached the orchestrator.
-      sendToParent(done, () => process.disconnect?.());
-    },
-    reportFatal,
-  );
+  graceful.wait().then((result) => {
+    clearTimeout(hung);
+    const { killed, timedOut, forced, durationMs, closedIdle, drained, hijacked } = result;
+    stateSubscription.unsubscribe();
+    const done: ServerMessage = {
+      type: 'done',
+      result: { killed, timedOut, forced, durationMs, closedIdle, drained, hijacked },
+      log: { received, finished },
+      stateAfter: { open: state?.open ?? -1, phase: state?.phase ?? 'unknown' },
+    };
+    // Disconnect only once the message is written: a large log (100,000+ ids) sent and then
+    // disconnected at once never reached the orchestrator.
+    sendToParent(done, () => process.disconnect?.());
+  }, reportFatal);
 }
 
 process.on('uncaughtException', reportFatal);
 // A last resort if the orchestrator is gone: unref'd, so it never keeps this process alive itself.
 setTimeout(() => process.exit(3), config.shutdownAfterMs + config.timeoutMs + 60_000).unref();
-graceful.listen({ port: 0, host: '127.0.0.1' }).then(
-  (address) => sendToParent({ type: 'listening', port: (address as AddressInfo).port } satisfies ServerMessage),
-  reportFatal,
-);
+graceful
+  .listen({ port: 0, host: '127.0.0.1' })
+  .then(
+    (address) => sendToParent({ type: 'listening', port: (address as AddressInfo).port } satisfies ServerMessage),
+    reportFatal,
+  );

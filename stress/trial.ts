@@ -5,7 +5,17 @@
 import { join } from 'node:path';
 import { startTs } from '../harness/child';
 import { classify, type Classification } from './classify';
-import type { LoadCommand, LoadConfig, LoadMessage, LoadReport, Protocol, ServerConfig, ServerLog, ServerMessage, ShutdownFigures } from './messages';
+import type {
+  LoadCommand,
+  LoadConfig,
+  LoadMessage,
+  LoadReport,
+  Protocol,
+  ServerConfig,
+  ServerLog,
+  ServerMessage,
+  ShutdownFigures,
+} from './messages';
 import { Prng } from './prng';
 
 /** What a trial runs: its protocol, seed and load. */
@@ -90,19 +100,31 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
   let atShutdown: TrialResult['atShutdown'];
   let shutdown: ShutdownFigures | undefined;
 
-  const server = startTs<ServerMessage>('server', join(__dirname, 'server.ts'), { args: [JSON.stringify(serverConfig)], output: 'inherit' });
-  const load = startTs<LoadMessage>('load', join(__dirname, 'load.ts'), { args: [JSON.stringify(loadConfig)], output: 'inherit' });
+  const server = startTs<ServerMessage>('server', join(__dirname, 'server.ts'), {
+    args: [JSON.stringify(serverConfig)],
+    output: 'inherit',
+  });
+  const load = startTs<LoadMessage>('load', join(__dirname, 'load.ts'), {
+    args: [JSON.stringify(loadConfig)],
+    output: 'inherit',
+  });
   try {
     const [listening] = await Promise.all([server.next('listening', startupMs), load.next('ready', startupMs)]);
     load.send({ type: 'go', port: listening.port } satisfies LoadCommand);
 
     const bound = loadConfig.deadlineMs + 10_000;
-    const [started, done, loaded] = await Promise.allSettled([server.next('shutdown', bound), server.next('done', bound), load.next('done', bound)]);
-    if (started.status === 'fulfilled') atShutdown = { open: started.value.open, active: started.value.active, received: started.value.receivedBefore };
+    const [started, done, loaded] = await Promise.allSettled([
+      server.next('shutdown', bound),
+      server.next('done', bound),
+      load.next('done', bound),
+    ]);
+    if (started.status === 'fulfilled')
+      atShutdown = { open: started.value.open, active: started.value.active, received: started.value.receivedBefore };
     if (done.status === 'fulfilled') {
       shutdown = done.value.result;
       serverLog = done.value.log;
-      if (done.value.stateAfter.open !== 0 || done.value.stateAfter.phase !== 'stopped') problems.push(`after wait(): ${JSON.stringify(done.value.stateAfter)}`);
+      if (done.value.stateAfter.open !== 0 || done.value.stateAfter.phase !== 'stopped')
+        problems.push(`after wait(): ${JSON.stringify(done.value.stateAfter)}`);
     } else {
       problems.push(`the server reported no finished shutdown: ${errorMessage(done.reason)}`);
     }
@@ -111,7 +133,8 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
     if (loadReport.atDeadline > 0) problems.push(`${loadReport.atDeadline} client loops were still running at the load deadline`);
 
     const [serverExit, loadExit] = await Promise.all([server.exits(exitMs), load.exits(exitMs)]);
-    if (serverExit === undefined) problems.push(`the server process did not exit by itself within ${exitMs} ms of its drain (a handle left open)`);
+    if (serverExit === undefined)
+      problems.push(`the server process did not exit by itself within ${exitMs} ms of its drain (a handle left open)`);
     if (loadExit === undefined) problems.push(`the load process did not exit by itself within ${exitMs} ms`);
   } catch (error) {
     problems.push(errorMessage(error));

@@ -42,7 +42,7 @@ export function delayFor(id: string): number {
  */
 export function bodyFor(id: string): Buffer {
   const h = hash(`${id}#body`);
-  const length = h % 10 === 0 ? 1024 + (h >>> 4) % 15_361 : 16 + (h >>> 4) % 497;
+  const length = h % 10 === 0 ? 1024 + ((h >>> 4) % 15_361) : 16 + ((h >>> 4) % 497);
   const unit = `${id};`;
   return Buffer.from(unit.repeat(Math.ceil(length / unit.length)).slice(0, length), 'latin1');
 }

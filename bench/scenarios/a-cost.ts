@@ -73,7 +73,9 @@ export const scenario: Scenario = {
       ['rx-graceful', 1.02],
       ['rx-graceful-state', 1.05],
     ];
-    const targets = limits.map(([system, limit]) => ratioTarget(`A: CPU per request of ${system} ≤ ${limit} × bare`, cpu.ratio(system, 'bare'), limit));
+    const targets = limits.map(([system, limit]) =>
+      ratioTarget(`A: CPU per request of ${system} ≤ ${limit} × bare`, cpu.ratio(system, 'bare'), limit),
+    );
 
     return {
       id: 'A',
@@ -83,7 +85,13 @@ export const scenario: Scenario = {
         `While it runs, the orchestrator reads the server process’s process.cpuUsage() (user + system) and its handler’s request count every ${windowMs} ms; ` +
         'per window, CPU per request is the CPU time over the requests run, req/s the requests over the wall time; a trial’s figure is the median over its windows. ' +
         'p50/p99 come from autocannon’s per-response times over the whole measured run. With two cores, the load generator is as busy as the server: req/s is bounded by both.',
-      tables: [{ caption: 'CPU per request (µs) and throughput; median (min–max) over rounds; × bare is the ratio to bare Node in the same round', markdown }],
+      tables: [
+        {
+          caption:
+            'CPU per request (µs) and throughput; median (min–max) over rounds; × bare is the ratio to bare Node in the same round',
+          markdown,
+        },
+      ],
       summaries,
       charts: [],
       targets,

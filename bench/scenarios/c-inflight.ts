@@ -71,7 +71,10 @@ export const scenario: Scenario = {
         },
         {
           target: `C: ${system} 100 of 100 responses whole with \`Connection: close\``,
-          measured: wholeCount && closeCount ? `${formatSummary(wholeCount)} whole, ${formatSummary(closeCount)} with close` : 'not measured',
+          measured:
+            wholeCount && closeCount
+              ? `${formatSummary(wholeCount)} whole, ${formatSummary(closeCount)} with close`
+              : 'not measured',
           met: wholeCount && closeCount ? wholeCount.min === requests && closeCount.min === requests : null,
         },
       ];
@@ -80,11 +83,16 @@ export const scenario: Scenario = {
     const chartRows = context.systems.flatMap((system) => {
       const summary = resolve.summary(system);
       const idealSummary = ideal.summary(system);
-      return summary ? [{ system, median: summary.median, min: summary.min, max: summary.max, ideal: idealSummary?.median ?? null }] : [];
+      return summary
+        ? [{ system, median: summary.median, min: summary.min, max: summary.max, ideal: idealSummary?.median ?? null }]
+        : [];
     });
     const spec: TopLevelSpec = {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-      title: { text: `C. ${requests} requests in flight (${handlerMs} ms handler), shutdown ${shutdownAfterMs} ms in`, subtitle: 'time to resolve, ms (log scale); black tick: ideal (last response finished)' },
+      title: {
+        text: `C. ${requests} requests in flight (${handlerMs} ms handler), shutdown ${shutdownAfterMs} ms in`,
+        subtitle: 'time to resolve, ms (log scale); black tick: ideal (last response finished)',
+      },
       width: 460,
       height: { step: 24 },
       data: { values: chartRows },
@@ -106,7 +114,10 @@ export const scenario: Scenario = {
         { mark: { type: 'tick', color: 'black', thickness: 2 }, encoding: { x: { field: 'ideal', type: 'quantitative' } } },
         {
           mark: { type: 'text', align: 'left', dx: 4, fontSize: 10 },
-          encoding: { x: { field: 'max', type: 'quantitative' }, text: { field: 'median', type: 'quantitative', format: ',.0f' } },
+          encoding: {
+            x: { field: 'max', type: 'quantitative' },
+            text: { field: 'median', type: 'quantitative', format: ',.0f' },
+          },
         },
       ],
       config: chartConfig,
@@ -119,7 +130,13 @@ export const scenario: Scenario = {
         `${requests} keep-alive connections each send one request; the handler answers after ${handlerMs} ms. The server process calls the system’s shutdown ${shutdownAfterMs} ms after the first request reached the handler ` +
         `(timeout ${timeoutMs / 1000} s; Node’s default keepAliveTimeout 5 s). Resolve is from that call to the system’s report; the ideal is from that call to the \`finish\` of the last response; ` +
         'the client counts whole responses (status 200, whole body) and those carrying `Connection: close`, and keeps each connection open until the server closes it, as a keep-alive client does.',
-      tables: [{ caption: 'Resolve and ideal (ms from the shutdown call), resolve minus ideal (ms), whole responses and those with `Connection: close` (of 100)', markdown }],
+      tables: [
+        {
+          caption:
+            'Resolve and ideal (ms from the shutdown call), resolve minus ideal (ms), whole responses and those with `Connection: close` (of 100)',
+          markdown,
+        },
+      ],
       summaries,
       charts: [{ file: path.join(__dirname, '..', 'c-inflight.svg'), title: 'C: time to resolve with requests in flight', spec }],
       targets,

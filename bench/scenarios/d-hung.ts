@@ -91,12 +91,23 @@ export const scenario: Scenario = {
     const chartRows = context.systems.flatMap((system) => {
       const summary = resolve.summary(system);
       return summary
-        ? [{ system, median: summary.median, min: summary.min, max: summary.max, label: `${summary.median.toFixed(0)} ms · killed: ${reportedLabel(system)} · exits by itself: ${exitLabel(system)}` }]
+        ? [
+            {
+              system,
+              median: summary.median,
+              min: summary.min,
+              max: summary.max,
+              label: `${summary.median.toFixed(0)} ms · killed: ${reportedLabel(system)} · exits by itself: ${exitLabel(system)}`,
+            },
+          ]
         : [];
     });
     const spec: TopLevelSpec = {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-      title: { text: `D. ${requests} requests never answered, timeout ${timeoutMs} ms`, subtitle: 'time to resolve, ms; red rule: the deadline' },
+      title: {
+        text: `D. ${requests} requests never answered, timeout ${timeoutMs} ms`,
+        subtitle: 'time to resolve, ms; red rule: the deadline',
+      },
       width: 420,
       height: { step: 24 },
       layer: [
@@ -104,12 +115,25 @@ export const scenario: Scenario = {
           data: { values: chartRows },
           encoding: { y: { field: 'system', type: 'nominal', sort: null, title: null } },
           layer: [
-            { mark: { type: 'bar', color: '#4c78a8' }, encoding: { x: { field: 'median', type: 'quantitative', title: 'resolve, ms', scale: { domainMin: 0 } } } },
-            { mark: { type: 'rule', color: '#333' }, encoding: { x: { field: 'min', type: 'quantitative' }, x2: { field: 'max' } } },
-            { mark: { type: 'text', align: 'left', dx: 4, fontSize: 10 }, encoding: { x: { field: 'max', type: 'quantitative' }, text: { field: 'label', type: 'nominal' } } },
+            {
+              mark: { type: 'bar', color: '#4c78a8' },
+              encoding: { x: { field: 'median', type: 'quantitative', title: 'resolve, ms', scale: { domainMin: 0 } } },
+            },
+            {
+              mark: { type: 'rule', color: '#333' },
+              encoding: { x: { field: 'min', type: 'quantitative' }, x2: { field: 'max' } },
+            },
+            {
+              mark: { type: 'text', align: 'left', dx: 4, fontSize: 10 },
+              encoding: { x: { field: 'max', type: 'quantitative' }, text: { field: 'label', type: 'nominal' } },
+            },
           ],
         },
-        { data: { values: [{ deadline: timeoutMs }] }, mark: { type: 'rule', color: '#e45756', strokeDash: [4, 3] }, encoding: { x: { field: 'deadline', type: 'quantitative' } } },
+        {
+          data: { values: [{ deadline: timeoutMs }] },
+          mark: { type: 'rule', color: '#e45756', strokeDash: [4, 3] },
+          encoding: { x: { field: 'deadline', type: 'quantitative' } },
+        },
       ],
       config: chartConfig,
     };
@@ -121,9 +145,16 @@ export const scenario: Scenario = {
         `${requests} connections each send one request the handler never answers. The server process calls the system’s shutdown when the ${requests}th request reaches the handler (timeout ${timeoutMs} ms) ` +
         `and reports the resolve time and any killed count the system gives. Then it closes its IPC channel and does nothing else: “exits” says whether the process ended by itself within ${exitWindowMs / 1000} s ` +
         '(the harness never calls `process.exit` in this scenario). “cut” is how many of the clients saw their connection closed without an answer.',
-      tables: [{ caption: 'Resolve (ms from the shutdown call), over the deadline (ms), killed as reported, clients cut, process exit', markdown }],
+      tables: [
+        {
+          caption: 'Resolve (ms from the shutdown call), over the deadline (ms), killed as reported, clients cut, process exit',
+          markdown,
+        },
+      ],
       summaries,
-      charts: [{ file: path.join(__dirname, '..', 'd-hung.svg'), title: 'D: time to resolve with requests that never finish', spec }],
+      charts: [
+        { file: path.join(__dirname, '..', 'd-hung.svg'), title: 'D: time to resolve with requests that never finish', spec },
+      ],
       targets,
     };
   },

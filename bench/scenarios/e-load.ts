@@ -29,11 +29,17 @@ export const scenario: Scenario = {
 
     for (const shape of shapes) {
       const figures = series.get(shape.name) as Map<Outcome, RoundSeries>;
-      const set = (outcome: Outcome, system: string, round: number, value: number): void => figures.get(outcome)?.set(system, round, value);
+      const set = (outcome: Outcome, system: string, round: number, value: number): void =>
+        figures.get(outcome)?.set(system, round, value);
       await context.eachTrial(`E ${shape.name}`, async (system, round) => {
         await context.withServer(
           system,
-          { handler: { kind: 'delayed', delayMs: handlerMs }, trigger: { kind: 'afterFirstRequest', delayMs: loadMs }, timeoutMs, exitBySelf: false },
+          {
+            handler: { kind: 'delayed', delayMs: handlerMs },
+            trigger: { kind: 'afterFirstRequest', delayMs: loadMs },
+            timeoutMs,
+            exitBySelf: false,
+          },
           async ({ peer, port }) => {
             const [storm, done] = await Promise.all([
               load.call('storm', { port, clients, thinkMaxMs: shape.thinkMaxMs, endAfterMs }, endAfterMs + 10_000),
@@ -78,12 +84,21 @@ export const scenario: Scenario = {
     }
 
     const figure = (shape: string, outcome: Outcome): RoundSeries => series.get(shape)?.get(outcome) as RoundSeries;
-    const headers: Record<Outcome, string> = { completed: 'completed', refused: 'refused', resetNewcomers: 'reset newcomers', cut: 'cut before run', lost: 'lost', resolveMs: 'resolve ms' };
+    const headers: Record<Outcome, string> = {
+      completed: 'completed',
+      refused: 'refused',
+      resetNewcomers: 'reset newcomers',
+      cut: 'cut before run',
+      lost: 'lost',
+      resolveMs: 'resolve ms',
+    };
     const perShape = shapes.map((shape) => ({
       caption: `${shape.name} (${shape.description}): per trial, median (min–max) over rounds`,
       ...systemsTable(
         context.systems,
-        outcomes.map((outcome) => summaryColumn(headers[outcome], outcome, figure(shape.name, outcome), outcome === 'resolveMs' ? 1 : 0)),
+        outcomes.map((outcome) =>
+          summaryColumn(headers[outcome], outcome, figure(shape.name, outcome), outcome === 'resolveMs' ? 1 : 0),
+        ),
         { scenario: 'E', shape: shape.name },
       ),
     }));
@@ -99,19 +114,28 @@ export const scenario: Scenario = {
         {
           target: `E: ${system} 0 lost and 0 reset newcomers in every trial of both shapes`,
           measured: measured
-            ? shapes.map((shape, index) => `${shape.name}: ≤ ${lostAndReset[index]?.[0]} lost, ≤ ${lostAndReset[index]?.[1]} reset`).join('; ')
+            ? shapes
+                .map((shape, index) => `${shape.name}: ≤ ${lostAndReset[index]?.[0]} lost, ≤ ${lostAndReset[index]?.[1]} reset`)
+                .join('; ')
             : 'not measured',
           met: measured ? lostAndReset.every(([lost, reset]) => lost === 0 && reset === 0) : null,
         },
         {
           target: `E: ${system} paced, at most 2 requests per trial cut before the handler ran`,
-          measured: pacedCut === null ? 'not measured' : `≤ ${pacedCut} per trial (median ${formatSummary(figure('paced', 'cut').summary(system))})`,
+          measured:
+            pacedCut === null
+              ? 'not measured'
+              : `≤ ${pacedCut} per trial (median ${formatSummary(figure('paced', 'cut').summary(system))})`,
           met: pacedCut === null ? null : pacedCut <= 2,
         },
       ];
     });
 
-    const labels: Partial<Record<Outcome, string>> = { lost: 'lost (ran, no answer)', cut: 'cut before run', resetNewcomers: 'reset newcomers' };
+    const labels: Partial<Record<Outcome, string>> = {
+      lost: 'lost (ran, no answer)',
+      cut: 'cut before run',
+      resetNewcomers: 'reset newcomers',
+    };
     const chartRows = shapes.flatMap((shape) =>
       context.systems.flatMap((system) =>
         (['lost', 'cut', 'resetNewcomers'] as const).map((outcome) => ({
@@ -124,7 +148,10 @@ export const scenario: Scenario = {
     );
     const spec: TopLevelSpec = {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-      title: { text: `E. Shutdown under load, ${clients} keep-alive clients`, subtitle: 'failed requests per trial (median over rounds); fewer is better' },
+      title: {
+        text: `E. Shutdown under load, ${clients} keep-alive clients`,
+        subtitle: 'failed requests per trial (median over rounds); fewer is better',
+      },
       data: { values: chartRows },
       facet: { row: { field: 'shape', type: 'nominal', sort: shapes.map((shape): string => shape.name), title: null } },
       spec: {
@@ -158,7 +185,13 @@ export const scenario: Scenario = {
         'reset newcomers = first request on a new connection, not run (accepted, then closed); cut before run = on a reused keep-alive connection, not run (the idle-close race).',
       tables,
       summaries,
-      charts: [{ file: path.join(__dirname, '..', 'e-load.svg'), title: 'E: failed requests per trial during a shutdown under load', spec }],
+      charts: [
+        {
+          file: path.join(__dirname, '..', 'e-load.svg'),
+          title: 'E: failed requests per trial during a shutdown under load',
+          spec,
+        },
+      ],
       targets,
     };
   },

@@ -43,12 +43,20 @@ async function runIdleTrials(context: BenchContext, size: number): Promise<IdleT
   await context.eachTrial(`B/F ${size.toLocaleString('en-US')} idle`, async (system, round) => {
     await context.withServer(
       system,
-      { handler: { kind: 'trivial' }, trigger: { kind: 'command' }, timeoutMs, keepAliveTimeoutMs: idleKeepAliveTimeoutMs, exitBySelf: false },
+      {
+        handler: { kind: 'trivial' },
+        trigger: { kind: 'command' },
+        timeoutMs,
+        keepAliveTimeoutMs: idleKeepAliveTimeoutMs,
+        exitBySelf: false,
+      },
       async ({ peer, port }) => {
         const before = await peer.call('memory', {}, 10_000);
         const parts = context.spread(size);
         try {
-          const opened = await Promise.all(parts.map(({ load, count }) => load.call('idle', { port, count, concurrency: openConcurrency }, 60_000)));
+          const opened = await Promise.all(
+            parts.map(({ load, count }) => load.call('idle', { port, count, concurrency: openConcurrency }, 60_000)),
+          );
           const open = opened.reduce((sum, part) => sum + part.opened, 0);
           if (open !== size) throw new Error(`opened ${open} of ${size} connections`);
           const after = await peer.call('memory', {}, 10_000);

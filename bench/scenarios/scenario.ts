@@ -47,19 +47,40 @@ export interface Column {
 
 /** The column of `series`: median (min–max) over rounds with `digits` decimals. */
 export function summaryColumn(header: string, key: string, series: RoundSeries, digits = 0): Column {
-  return { header, key, cell: (system) => formatSummary(series.summary(system), digits), json: (system) => series.summary(system) };
+  return {
+    header,
+    key,
+    cell: (system) => formatSummary(series.summary(system), digits),
+    json: (system) => series.summary(system),
+  };
 }
 
 /** The column of `series`'s per-round ratio to bare. */
 export function ratioColumn(header: string, key: string, series: RoundSeries): Column {
-  return { header, key, cell: (system) => formatRatio(series.ratio(system, 'bare')), json: (system) => series.ratio(system, 'bare') };
+  return {
+    header,
+    key,
+    cell: (system) => formatRatio(series.ratio(system, 'bare')),
+    json: (system) => series.ratio(system, 'bare'),
+  };
 }
 
 /** A table with a row per system, and a JSON line per system that begins with `fields` (the scenario, …). */
-export function systemsTable(systems: readonly string[], columns: readonly Column[], fields: Record<string, unknown>): { markdown: string; summaries: Record<string, unknown>[] } {
+export function systemsTable(
+  systems: readonly string[],
+  columns: readonly Column[],
+  fields: Record<string, unknown>,
+): { markdown: string; summaries: Record<string, unknown>[] } {
   return {
-    markdown: markdownTable(['system', ...columns.map((column) => column.header)], systems.map((system) => [system, ...columns.map((column) => column.cell(system))])),
-    summaries: systems.map((system) => ({ ...fields, system, ...Object.fromEntries(columns.map((column) => [column.key, column.json(system)])) })),
+    markdown: markdownTable(
+      ['system', ...columns.map((column) => column.header)],
+      systems.map((system) => [system, ...columns.map((column) => column.cell(system))]),
+    ),
+    summaries: systems.map((system) => ({
+      ...fields,
+      system,
+      ...Object.fromEntries(columns.map((column) => [column.key, column.json(system)])),
+    })),
   };
 }
 

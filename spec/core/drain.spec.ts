@@ -1,12 +1,24 @@
 import { expect } from 'chai';
 import { NEVER, Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { drain, DrainActions, DrainOptions, openBooks, settle, ShutdownResult, step, TrackedConnection } from '../../src/core/drain';
+import {
+  drain,
+  DrainActions,
+  DrainOptions,
+  openBooks,
+  settle,
+  ShutdownResult,
+  step,
+  TrackedConnection,
+} from '../../src/core/drain';
 import type { ConnectionChange } from '../../src/core/state';
 import { change, countingScheduler, fakeHost } from '../support/fake-host';
 
 /** The result a drain emits at `frame` (its duration), ended by `outcome`. */
-const report = (frame: number, { outcome = 'drained', ...r }: Partial<ShutdownResult> & { outcome?: 'drained' | 'deadline' | 'forced' } = {}): ShutdownResult => ({
+const report = (
+  frame: number,
+  { outcome = 'drained', ...r }: Partial<ShutdownResult> & { outcome?: 'drained' | 'deadline' | 'forced' } = {},
+): ShutdownResult => ({
   killed: 0,
   timedOut: outcome === 'deadline',
   forced: outcome === 'forced',
@@ -207,7 +219,9 @@ describe('drain', () => {
       const changes$ = hot<ConnectionChange>('2ms a 7ms b', { a: change(1, 'active', 'idle'), b: change(1, 'closed', 'active') });
       const host = fakeHost(changes$, [idle(1)]);
       const actions = { ...host, closeIdle: (ids: readonly number[]) => host.calls.push(`closeIdle ${ids.join(',')}`) };
-      expectObservable(drainOf(host.open, host.changes$, options(), actions)).toBe('10ms (r|)', { r: report(10, { drained: 1 }) });
+      expectObservable(drainOf(host.open, host.changes$, options(), actions)).toBe('10ms (r|)', {
+        r: report(10, { drained: 1 }),
+      });
       flush();
       expect(host.calls).to.deep.equal(['closeIdle 1', 'stopAccepting']);
     });
@@ -268,7 +282,13 @@ describe('step (the drain decisions, no effect)', () => {
     step(books, { type: 'begin' }, 0);
     const [command] = step(books, { type: 'end', outcome: 'deadline' }, 100);
     if (command?.type !== 'finish') throw new Error(`expected a finish, got ${JSON.stringify(command)}`);
-    expect(command.finish).to.deep.include({ survivors: [2], idle: [{ id: 1, worked: false }, { id: 3, worked: false }] });
+    expect(command.finish).to.deep.include({
+      survivors: [2],
+      idle: [
+        { id: 1, worked: false },
+        { id: 3, worked: false },
+      ],
+    });
     expect(settle(command.finish, new Set([3]), 100)).to.deep.equal({
       killed: 2,
       timedOut: true,

@@ -14,12 +14,15 @@ type Step =
   | { at: number; kind: 'force' };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({
-    at: fc.integer({ min: 0, max: 300 }),
-    kind: fc.constant('change' as const),
-    id: fc.integer({ min: 1, max: 8 }),
-    to: fc.constantFrom<ConnState>('active', 'idle', 'hijacked', 'closed'),
-  }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      at: fc.integer({ min: 0, max: 300 }),
+      kind: fc.constant('change' as const),
+      id: fc.integer({ min: 1, max: 8 }),
+      to: fc.constantFrom<ConnState>('active', 'idle', 'hijacked', 'closed'),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ at: fc.integer({ min: 0, max: 300 }), kind: fc.constant('connect' as const) }) },
   { weight: 1, arbitrary: fc.record({ at: fc.integer({ min: 0, max: 300 }), kind: fc.constant('shutdown' as const) }) },
   { weight: 1, arbitrary: fc.record({ at: fc.integer({ min: 0, max: 300 }), kind: fc.constant('force' as const) }) },
@@ -56,7 +59,8 @@ describe('the core against a reference model (fast-check)', () => {
         let seq = 0;
         const log: Array<{ seq: number; id: number; state: ConnState }> = [];
         const changes = new Subject<ConnectionChange>();
-        const calls: Array<{ frame: number; seq: number; kind: 'closeIdle' | 'destroy'; ids: number[]; states: ConnState[] }> = [];
+        const calls: Array<{ frame: number; seq: number; kind: 'closeIdle' | 'destroy'; ids: number[]; states: ConnState[] }> =
+          [];
         const setState = (id: number, to: ConnState): void => {
           const previous = states.get(id);
           states.set(id, to);
@@ -73,20 +77,44 @@ describe('the core against a reference model (fast-check)', () => {
             stopAccepting: (closed) => closed(),
             endShutdown: () => undefined,
             closeIdle: (ids) => {
-              calls.push({ frame: testScheduler.now(), seq: ++seq, kind: 'closeIdle', ids: [...ids], states: ids.map((id) => states.get(id) ?? 'closed') });
+              calls.push({
+                frame: testScheduler.now(),
+                seq: ++seq,
+                kind: 'closeIdle',
+                ids: [...ids],
+                states: ids.map((id) => states.get(id) ?? 'closed'),
+              });
               for (const id of ids) setState(id, 'closed');
             },
             closeIdleNow: (ids) => {
-              calls.push({ frame: testScheduler.now(), seq: ++seq, kind: 'closeIdle', ids: [...ids], states: ids.map((id) => states.get(id) ?? 'closed') });
+              calls.push({
+                frame: testScheduler.now(),
+                seq: ++seq,
+                kind: 'closeIdle',
+                ids: [...ids],
+                states: ids.map((id) => states.get(id) ?? 'closed'),
+              });
               for (const id of ids) setState(id, 'closed');
               return [];
             },
             destroy: (ids) => {
-              calls.push({ frame: testScheduler.now(), seq: ++seq, kind: 'destroy', ids: [...ids], states: ids.map((id) => states.get(id) ?? 'closed') });
+              calls.push({
+                frame: testScheduler.now(),
+                seq: ++seq,
+                kind: 'destroy',
+                ids: [...ids],
+                states: ids.map((id) => states.get(id) ?? 'closed'),
+              });
               for (const id of ids) setState(id, 'closed');
             },
           },
-          { timeout: s.timeout, idleLinger: s.idleLinger, drainDelay: s.drainDelay, waitForHijacked: s.waitForHijacked, scheduler },
+          {
+            timeout: s.timeout,
+            idleLinger: s.idleLinger,
+            drainDelay: s.drainDelay,
+            waitForHijacked: s.waitForHijacked,
+            scheduler,
+          },
         );
         const emitted: Array<{ frame: number; state: ServerState }> = [];
         cycle.state$.subscribe((state) => emitted.push({ frame: testScheduler.now(), state }));
@@ -112,17 +140,20 @@ describe('the core against a reference model (fast-check)', () => {
             }
           }, base);
           for (const st of s.steps) {
-            testScheduler.schedule(() => {
-              if (st.kind === 'shutdown') shutdown(k);
-              else if (st.kind === 'force') cycle.force();
-              else if (st.kind === 'connect') {
-                if (cycle.phase === 'serving') setState(++nextId, 'new');
-              } else {
-                const id = nextId - 8 + st.id;
-                const from = states.get(id);
-                if (from !== undefined && legal(from, st.to)) setState(id, st.to);
-              }
-            }, base + 1 + st.at);
+            testScheduler.schedule(
+              () => {
+                if (st.kind === 'shutdown') shutdown(k);
+                else if (st.kind === 'force') cycle.force();
+                else if (st.kind === 'connect') {
+                  if (cycle.phase === 'serving') setState(++nextId, 'new');
+                } else {
+                  const id = nextId - 8 + st.id;
+                  const from = states.get(id);
+                  if (from !== undefined && legal(from, st.to)) setState(id, st.to);
+                }
+              },
+              base + 1 + st.at,
+            );
           }
           // End every cycle: shut down, then let the clients close what is left.
           testScheduler.schedule(() => shutdown(k), base + 150);
@@ -135,7 +166,10 @@ describe('the core against a reference model (fast-check)', () => {
         // done$ emits exactly once per cycle, and shutdownOK is true exactly once per cycle.
         expect(results, 'one result per cycle').to.have.length(s.cycles);
         for (let k = 0; k < s.cycles; k++) {
-          expect(starts.filter((x) => x.cycle === k && x.ok), `cycle ${k}: one true shutdownOK`).to.have.length(1);
+          expect(
+            starts.filter((x) => x.cycle === k && x.ok),
+            `cycle ${k}: one true shutdownOK`,
+          ).to.have.length(1);
         }
         // Counts are never negative, always add up, and match the model at every emission.
         for (const { state } of emitted) {
@@ -149,7 +183,10 @@ describe('the core against a reference model (fast-check)', () => {
         // killed equals the survivors destroyed at the deadline (or force), none of them idle.
         const destroyed = calls.filter((c) => c.kind === 'destroy');
         const killed = results.reduce((sum, r) => sum + r.result.killed, 0);
-        expect(destroyed.reduce((sum, c) => sum + c.ids.length, 0), 'killed = destroyed').to.equal(killed);
+        expect(
+          destroyed.reduce((sum, c) => sum + c.ids.length, 0),
+          'killed = destroyed',
+        ).to.equal(killed);
         for (const call of destroyed) {
           for (const st of call.states) expect(['active', 'hijacked'], 'only busy survivors are killed').to.include(st);
         }
@@ -160,9 +197,15 @@ describe('the core against a reference model (fast-check)', () => {
         for (const { frame, result } of results) {
           const cycleIndex = Math.floor(frame / cycleLength);
           const sameCycleAfter = (f: number): boolean => f > frame && Math.floor(f / cycleLength) === cycleIndex;
-          expect(calls.filter((c) => sameCycleAfter(c.frame)), 'no decision after done$').to.deep.equal([]);
+          expect(
+            calls.filter((c) => sameCycleAfter(c.frame)),
+            'no decision after done$',
+          ).to.deep.equal([]);
           const after = emitted.filter((e) => sameCycleAfter(e.frame));
-          expect(after.filter((e) => e.state.phase !== 'stopped'), 'stopped after done$').to.deep.equal([]);
+          expect(
+            after.filter((e) => e.state.phase !== 'stopped'),
+            'stopped after done$',
+          ).to.deep.equal([]);
           expect(result.killed + result.closedIdle + result.drained).to.be.at.least(0);
           if (result.timedOut) expect(s.timeout).to.be.above(0);
         }
@@ -174,7 +217,9 @@ describe('the core against a reference model (fast-check)', () => {
           const start = starts.find((x) => x.cycle === k && x.ok);
           const done = results[k];
           if (start === undefined || done === undefined) continue;
-          const killedIds = new Set(calls.filter((c) => c.kind === 'destroy' && c.seq > start.seq && c.seq < done.seq).flatMap((c) => c.ids));
+          const killedIds = new Set(
+            calls.filter((c) => c.kind === 'destroy' && c.seq > start.seq && c.seq < done.seq).flatMap((c) => c.ids),
+          );
           let closedIdle = 0;
           let drained = 0;
           for (const id of new Set(log.map((e) => e.id))) {

@@ -4,7 +4,16 @@ import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import { GracefulServer } from '../../src';
 import { afterEachTest, serveForTest } from '../support/servers';
-import { blockEventLoop, connectOutcome, loopback, portOf, RawClient, testCertificate, waitForValue, withDeadline } from '../support/sockets';
+import {
+  blockEventLoop,
+  connectOutcome,
+  loopback,
+  portOf,
+  RawClient,
+  testCertificate,
+  waitForValue,
+  withDeadline,
+} from '../support/sockets';
 
 /**
  * The drain judged on bytes, not on the clock (DESIGN.md, "Drain semantics" point 2): a request
@@ -31,7 +40,9 @@ describe('the drain on a busy event loop: idle is judged on bytes (HTTP/1.1 and 
   ]) {
     it(`${kind.name}: serves with Connection: close a request sent on a reused keep-alive connection just before shutdown()`, async () => {
       for (let round = 0; round < rounds; round++) {
-        const { graceful, client } = await serveForTest(kind.make(), { timeout: 5000, idleLinger: 0 }, cleanup, { tls: kind.tls });
+        const { graceful, client } = await serveForTest(kind.make(), { timeout: 5000, idleLinger: 0 }, cleanup, {
+          tls: kind.tls,
+        });
         const c = await client();
         c.get('/first');
         expect((await c.read()).headers.connection).to.equal('keep-alive');
@@ -48,7 +59,9 @@ describe('the drain on a busy event loop: idle is judged on bytes (HTTP/1.1 and 
 
     it(`${kind.name}: serves with Connection: close the first request of a fresh connection sent just before shutdown()`, async () => {
       for (let round = 0; round < rounds; round++) {
-        const { graceful, client } = await serveForTest(kind.make(), { timeout: 5000, idleLinger: 0 }, cleanup, { tls: kind.tls });
+        const { graceful, client } = await serveForTest(kind.make(), { timeout: 5000, idleLinger: 0 }, cleanup, {
+          tls: kind.tls,
+        });
         const c = await client();
         await waitForValue(graceful.state$, (s) => s.open === 1, 2000, 'the fresh connection accepted');
         c.get('/first-request');
@@ -108,7 +121,9 @@ function request(session: http2.ClientHttp2Session, path: string): Promise<{ sta
     stream.on('response', (headers) => (status = Number(headers[':status'])));
     stream.on('data', (chunk: string) => (body += chunk));
     stream.on('error', (error: NodeJS.ErrnoException) => resolve({ body, error: error.code ?? error.message }));
-    stream.on('close', () => resolve(status === undefined ? { body, error: `closed with RST_STREAM ${stream.rstCode}` } : { status, body }));
+    stream.on('close', () =>
+      resolve(status === undefined ? { body, error: `closed with RST_STREAM ${stream.rstCode}` } : { status, body }),
+    );
     stream.end();
   });
 }

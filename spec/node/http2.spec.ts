@@ -61,11 +61,14 @@ describe('GracefulServer over HTTP/2', function () {
       const path = String(headers[':path']);
       ran.push(path);
       if (path === '/hang') return;
-      setTimeout(() => {
-        if (stream.destroyed) return;
-        stream.respond({ ':status': 200 });
-        stream.end(`body of ${path}`);
-      }, path === '/slow' ? 500 : 0);
+      setTimeout(
+        () => {
+          if (stream.destroyed) return;
+          stream.respond({ ':status': 200 });
+          stream.end(`body of ${path}`);
+        },
+        path === '/slow' ? 500 : 0,
+      );
     });
     const graceful = new GracefulServer(server, { timeout });
     const port = portOf(await graceful.listen(loopback));
@@ -114,7 +117,10 @@ describe('GracefulServer over HTTP/2', function () {
           answered++;
         }
         const result = await graceful.wait();
-        expect(result, `${answered} streams answered after the shutdown: ${JSON.stringify(result)}`).to.include({ killed: 0, timedOut: false });
+        expect(result, `${answered} streams answered after the shutdown: ${JSON.stringify(result)}`).to.include({
+          killed: 0,
+          timedOut: false,
+        });
         expect(result.durationMs).to.be.below(2500);
       });
 

@@ -14,7 +14,9 @@ describe('GracefulServer over HTTPS (TLS on 127.0.0.1)', function () {
       setTimeout(() => res.end(`body of ${req.url}`), req.url === '/slow' ? 500 : 0);
     });
     server.on('connection', (socket: import('node:net').Socket) => rawSockets.push(socket));
-    const served = await serveForTest(server, idleLinger === undefined ? { timeout } : { timeout, idleLinger }, cleanup, { tls: true });
+    const served = await serveForTest(server, idleLinger === undefined ? { timeout } : { timeout, idleLinger }, cleanup, {
+      tls: true,
+    });
     return { server, rawSockets, ...served };
   }
 

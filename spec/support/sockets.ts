@@ -107,10 +107,13 @@ export class RawClient {
 
   private change(deadline: number, what: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const timeout = setTimeout(() => {
-        this.waiters.delete(wake);
-        reject(new Error(`timed out waiting for ${what}`));
-      }, Math.max(0, deadline - Date.now()));
+      const timeout = setTimeout(
+        () => {
+          this.waiters.delete(wake);
+          reject(new Error(`timed out waiting for ${what}`));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       const wake = (): void => {
         clearTimeout(timeout);
         this.waiters.delete(wake);
@@ -170,13 +173,11 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
 
 /** The first value of `source$` that satisfies `predicate`, or a rejection naming `what` after `ms`. */
 export function waitForValue<T>(source$: Observable<T>, predicate: (value: T) => boolean, ms: number, what: string): Promise<T> {
-  return withDeadline(
-    firstValueFrom(source$.pipe(filter(predicate), take(1), takeUntil(timer(ms)))),
-    ms + 100,
-    what,
-  ).catch((error: Error) => {
-    throw error.name === 'EmptyError' ? new Error(`timed out after ${ms} ms waiting for ${what}`) : error;
-  });
+  return withDeadline(firstValueFrom(source$.pipe(filter(predicate), take(1), takeUntil(timer(ms)))), ms + 100, what).catch(
+    (error: Error) => {
+      throw error.name === 'EmptyError' ? new Error(`timed out after ${ms} ms waiting for ${what}`) : error;
+    },
+  );
 }
 
 /** Tries to connect and resolves with the error code (`ECONNREFUSED`) or 'connected'. */

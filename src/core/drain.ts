@@ -156,7 +156,10 @@ export interface Books {
 }
 
 /** Opens the books of a shutdown on the connections open when it was asked for. */
-export function openBooks(connections: Iterable<TrackedConnection>, options: Pick<DrainOptions, 'idleLinger' | 'waitForHijacked'>): Books {
+export function openBooks(
+  connections: Iterable<TrackedConnection>,
+  options: Pick<DrainOptions, 'idleLinger' | 'waitForHijacked'>,
+): Books {
   const books: Books = {
     idleLinger: options.idleLinger,
     waitForHijacked: options.waitForHijacked,
@@ -271,7 +274,9 @@ export function drain({ connections, changes$, force$, options, startedAt, actio
       take(1),
       map(() => ({ type: 'end', outcome: 'forced' })),
     );
-    const begin$: Observable<DrainEvent> = (options.drainDelay > 0 ? at(delayEndsAt) : of(0)).pipe(map(() => ({ type: 'begin' })));
+    const begin$: Observable<DrainEvent> = (options.drainDelay > 0 ? at(delayEndsAt) : of(0)).pipe(
+      map(() => ({ type: 'begin' })),
+    );
     const lingerOver$: Observable<DrainEvent> = lingerAt.pipe(
       distinctUntilChanged(),
       switchMap((time) => (time === Infinity ? NEVER : at(time).pipe(map((): DrainEvent => ({ type: 'lingerOver', at: time }))))),
@@ -302,10 +307,16 @@ export function drain({ connections, changes$, force$, options, startedAt, actio
     // The books open first (changes), the deadline's timer is set before anything is closed, and
     // the drain begins last; the Node side's reports and the linger come back through subjects.
     return merge(connectionChanges$, reports, lingerOver$, deadline$, forced$, begin$).pipe(
-      scan((state: Decision, event: DrainEvent): Decision => ({ books: state.books, commands: step(state.books, event, scheduler.now()) }), {
-        books,
-        commands: [],
-      }),
+      scan(
+        (state: Decision, event: DrainEvent): Decision => ({
+          books: state.books,
+          commands: step(state.books, event, scheduler.now()),
+        }),
+        {
+          books,
+          commands: [],
+        },
+      ),
       tap(({ books: after, commands }) => {
         for (const command of commands) carryOut(command);
         lingerAt.next(after.lingerAt);
@@ -414,7 +425,15 @@ function finish(books: Books, outcome: DrainOutcome): DrainCommand {
   books.lingerAt = Infinity;
   return {
     type: 'finish',
-    finish: { outcome, idle, survivors, stopAccepting, closedIdle: books.closedIdle, drained: books.drained, hijacked: books.hijackedAtDrain },
+    finish: {
+      outcome,
+      idle,
+      survivors,
+      stopAccepting,
+      closedIdle: books.closedIdle,
+      drained: books.drained,
+      hijacked: books.hijackedAtDrain,
+    },
   };
 }
 
