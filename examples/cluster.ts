@@ -8,8 +8,7 @@
 // (Ctrl-C in a terminal signals every process of the group at once: use kill -TERM instead.)
 import cluster, { type Worker } from 'node:cluster';
 import * as http from 'node:http';
-import { firstValueFrom, fromEvent, race } from 'rxjs';
-import { concatMap, filter, map, take, takeUntil, tap } from 'rxjs/operators';
+import { concatMap, filter, firstValueFrom, fromEvent, map, race, take, takeUntil, tap } from 'rxjs';
 import { fromSignals, GracefulServer } from '../src';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -31,7 +30,8 @@ function primary(): void {
   const stopping = new Map<Worker, Promise<void>>();
   let stopped = false;
   cluster.on('listening', (worker) => listening.add(worker));
-  cluster.on('exit', (worker, code, signal) => {
+  // Node passes a null signal to a worker that exited by itself (its types say string).
+  cluster.on('exit', (worker, code, signal: string | null) => {
     console.log(`primary: worker ${worker.process.pid} exited with ${signal ?? `code ${code}`}`);
     if (stopped && Object.keys(cluster.workers ?? {}).length === 0) console.log('primary: every worker has exited');
   });
@@ -49,6 +49,7 @@ function primary(): void {
               }),
             ),
           ),
+          { defaultValue: undefined }, // neither event stream ever completes
         );
 
   /** Tells `worker` to shut down once it listens, and resolves when it has exited (once per worker). */
@@ -77,20 +78,22 @@ function primary(): void {
   };
 
   for (let i = 0; i < workerCount; i++) cluster.fork();
-  const stop$ = fromSignals('SIGTERM').pipe(take(1));
   let restarts = 0;
+  // Restart on each SIGHUP until the first SIGTERM, then stop every worker.
   fromSignals('SIGHUP')
     .pipe(
       // One restart at a time: a SIGHUP during a restart waits for it.
       concatMap(() => restart(++restarts).catch((error: unknown) => console.log(`primary: restart failed: ${String(error)}`))),
-      takeUntil(stop$),
+      takeUntil(fromSignals('SIGTERM')),
     )
-    .subscribe();
-  stop$.subscribe(() => {
-    stopped = true;
-    console.log('primary: stopping every worker');
-    for (const worker of Object.values(cluster.workers ?? {})) if (worker !== undefined) void stop(worker);
-  });
+    .subscribe({
+      complete: () => {
+        stopped = true;
+        console.log('primary: stopping every worker');
+        for (const worker of Object.values(cluster.workers ?? {})) if (worker !== undefined) void stop(worker);
+      },
+      error: (error: unknown) => console.error('primary:', error),
+    });
 }
 
 async function worker(): Promise<void> {
@@ -105,8 +108,8 @@ async function worker(): Promise<void> {
   fromEvent(process, 'message', (message: unknown) => message)
     .pipe(
       filter((message) => message === 'shutdown'),
-      take(1),
       tap(() => console.log(`worker ${process.pid}: draining`)),
+      take(1),
     )
     .subscribe(graceful.shutdown$);
   const result = await graceful.wait();

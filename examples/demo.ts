@@ -3,6 +3,7 @@
 // as it changes, each answer as it arrives, and at the end what was lost: nothing.
 import * as http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { distinctUntilChanged, map } from 'rxjs';
 import { GracefulServer } from '../src';
 
 const SLOW_MS = 800; // how long /slow takes to answer
@@ -36,15 +37,19 @@ console.log('open: connections; active: with a request in flight; idle: kept ali
 const serverColumn = 52; // wide enough for a state line; the clients' answers go to its right
 console.log(`    time  ${'server (state$)'.padEnd(serverColumn)}clients`);
 
-let lastLine = '';
-const timeline = graceful.state$.subscribe((state) => {
-  const line =
-    `${state.phase.padEnd(8)}  accepting: ${state.accepting ? 'yes' : 'no '}  ` +
-    `open ${state.open}  active ${state.active}  idle ${state.idle}`;
-  if (line === lastLine) return; // a change we do not show (the address, say)
-  lastLine = line;
-  console.log(`${now()}  ${line}`);
-});
+const timeline = graceful.state$
+  .pipe(
+    map(
+      (state) =>
+        `${state.phase.padEnd(8)}  accepting: ${state.accepting ? 'yes' : 'no '}  ` +
+        `open ${state.open}  active ${state.active}  idle ${state.idle}`,
+    ),
+    distinctUntilChanged(), // a change we do not show (the address, say) prints nothing
+  )
+  .subscribe({
+    next: (line) => console.log(`${now()}  ${line}`),
+    error: (error: unknown) => console.error(error),
+  });
 
 interface Answer {
   ok: boolean;

@@ -1,7 +1,7 @@
 // WebSockets on shutdown: every client gets close code 1001 (going away), and the drain ends
 // when they are gone. `waitForHijacked` makes the drain wait for upgraded sockets.
 import * as http from 'node:http';
-import { filter, take } from 'rxjs/operators';
+import { filter, take, takeUntil } from 'rxjs';
 import { WebSocket, WebSocketServer } from 'ws';
 import { GracefulServer } from '../src';
 
@@ -15,13 +15,23 @@ graceful.state$
     filter((state) => state.phase === 'draining'),
     take(1),
   )
-  .subscribe(() => {
-    console.log(`server: shutting down, closing ${wss.clients.size} WebSockets with 1001`);
-    for (const ws of wss.clients) ws.close(1001, 'server going away');
+  .subscribe({
+    next: () => {
+      console.log(`server: shutting down, closing ${wss.clients.size} WebSockets with 1001`);
+      for (const ws of wss.clients) ws.close(1001, 'server going away');
+    },
+    error: (error: unknown) => console.error(error),
   });
+// What happens to the connections, until the shutdown is done.
 graceful.connections$
-  .pipe(filter((event) => event.state === 'hijacked' || event.state === 'closed'))
-  .subscribe((event) => console.log(`server: connection ${event.id} ${event.state}`));
+  .pipe(
+    filter((event) => event.state === 'hijacked' || event.state === 'closed'),
+    takeUntil(graceful.done$),
+  )
+  .subscribe({
+    next: (event) => console.log(`server: connection ${event.id} ${event.state}`),
+    error: (error: unknown) => console.error(error),
+  });
 
 async function main(): Promise<void> {
   const address = await graceful.listen({ port: 0, host: '127.0.0.1' });

@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import { fork } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { config } from 'rxjs';
-import { filter, take } from 'rxjs/operators';
+import { config, filter, take } from 'rxjs';
 import { GracefulServer } from '../src';
 import { afterEachTest, serveForTest } from './support/servers';
 import { connectOutcome, RawClient, until, waitForValue, withDeadline } from './support/sockets';
@@ -122,17 +121,17 @@ describe('faults', function () {
     // RxJS reports an error thrown by a subscriber on a later macrotask, reading this then.
     config.onUnhandledError = (error) => reported.push(error);
     const { graceful, client } = await start((req, res) => setTimeout(() => res.end('ok'), 100), 2000);
-    const broken = graceful.state$.subscribe(() => {
+    const subscribers = graceful.state$.subscribe(() => {
       throw new Error('a broken metrics exporter');
     });
-    broken.add(
+    subscribers.add(
       graceful.connections$.subscribe(() => {
         throw new Error('a broken logger');
       }),
     );
     try {
       const phases: string[] = [];
-      graceful.state$.subscribe((s) => phases.push(s.phase));
+      subscribers.add(graceful.state$.subscribe((s) => phases.push(s.phase)));
       const c = await client();
       c.get('/');
       await waitForValue(graceful.state$, (s) => s.active === 1, 2000, 'the request in flight');
@@ -142,7 +141,7 @@ describe('faults', function () {
       expect(phases).to.include('stopped');
       await until(() => reported.length > 0, 1000, 'RxJS to report the subscribers errors');
     } finally {
-      broken.unsubscribe();
+      subscribers.unsubscribe();
       await new Promise((resolve) => setTimeout(resolve, 20)); // let pending reports arrive here
       config.onUnhandledError = previous;
     }

@@ -82,6 +82,17 @@ class NestApp {
   }
 }
 
+/**
+ * What follows a SIGTERM when all went well: Nest ran its shutdown hooks, the drain reported
+ * `result`, and the process ended by the signal (Nest raises it again once app.close() is done).
+ */
+async function expectEndedBySigterm(app: NestApp, result: Record<string, unknown>): Promise<void> {
+  expect(await app.line('onApplicationShutdown ', 3000)).to.equal('onApplicationShutdown SIGTERM');
+  expect(await app.drained(3000)).to.include(result);
+  const ending = await withDeadline(app.ended, 3000, 'the child to end after its shutdown hooks');
+  expect(ending).to.deep.equal({ code: null, signal: 'SIGTERM' });
+}
+
 // What Nest's docs tell every user to write: app.enableShutdownHooks(). On SIGTERM Nest runs its
 // hooks, app.close() calls server.close() on the server rx-graceful wraps, and once that close has
 // called back Nest removes its listeners and raises SIGTERM again: a Nest process ends by the
@@ -112,13 +123,7 @@ describe('NestJS with app.enableShutdownHooks()', function () {
     expect(response).to.deep.include({ status: 200, body: 'slow done' });
     expect(response.headers.connection, 'the Connection header of the in-flight response').to.equal('close');
     await client.waitClosed(1000);
-
-    expect(await app.line('onApplicationShutdown ', 3000)).to.equal('onApplicationShutdown SIGTERM');
-    expect(await app.drained(3000)).to.include({ killed: 0, timedOut: false, drained: 1 });
-    expect(await withDeadline(app.ended, 3000, 'the child to end after its shutdown hooks')).to.deep.equal({
-      code: null,
-      signal: 'SIGTERM',
-    });
+    await expectEndedBySigterm(app, { killed: 0, timedOut: false, drained: 1 });
   });
 
   it('closes an idle keep-alive connection on SIGTERM well before keepAliveTimeout, and the process ends', async () => {
@@ -131,12 +136,6 @@ describe('NestJS with app.enableShutdownHooks()', function () {
 
     // Node's keepAliveTimeout is 5 s; the drain's linger is at most 1 s.
     await client.waitClosed(2000);
-
-    expect(await app.line('onApplicationShutdown ', 3000)).to.equal('onApplicationShutdown SIGTERM');
-    expect(await app.drained(3000)).to.include({ killed: 0, timedOut: false, closedIdle: 1 });
-    expect(await withDeadline(app.ended, 3000, 'the child to end after its shutdown hooks')).to.deep.equal({
-      code: null,
-      signal: 'SIGTERM',
-    });
+    await expectEndedBySigterm(app, { killed: 0, timedOut: false, closedIdle: 1 });
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import * as http from 'node:http';
-import { take } from 'rxjs/operators';
+import { take } from 'rxjs';
 import { fromSignals } from '../src';
 import { withDeadline } from './support/sockets';
 

@@ -28,5 +28,7 @@ export class NotReadyError extends Error {
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === null || typeof value !== 'object') return String(value);
-  return value.constructor?.name ? `a ${value.constructor.name}` : 'an object';
+  // An object made with `Object.create(null)` has no constructor.
+  const constructor: unknown = Reflect.get(value, 'constructor');
+  return typeof constructor === 'function' && constructor.name !== '' ? `a ${constructor.name}` : 'an object';
 }

@@ -2,13 +2,12 @@ import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import type * as https from 'node:https';
 import { AddressInfo, ListenOptions, Server as NetServer, Socket } from 'node:net';
-import { firstValueFrom, Observable, SchedulerLike, Subject } from 'rxjs';
-import { filter, map } from 'rxjs/operators';
+import { filter, firstValueFrom, Observable, SchedulerLike, Subject } from 'rxjs';
 import { Lifecycle, ShutdownResult } from './core/lifecycle';
 import type { ConnState, ServerState } from './core/state';
 import { describeValue, NotReadyError } from './errors';
 import { ConnectionEvent, HttpAdapter, isHttpServer } from './node/http-adapter';
-import { replaceMethod } from './node/intercept';
+import { interceptClose } from './node/intercept';
 import { unrefScheduler } from './node/unref-scheduler';
 import { warmUpShutdownPath } from './warm-up';
 
@@ -70,6 +69,7 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
    * `next(anything)` starts a shutdown, like `shutdown()`. A piped source that completes or errors
    * does not close it, so `signal$.pipe(take(1)).subscribe(server.shutdown$)` works every cycle.
    */
+  // eslint-disable-next-line rxjs-x/no-exposed-subjects -- the contract makes shutdown$ a public Subject; ShutdownSubject ignores complete() and error()
   readonly shutdown$: Subject<unknown>;
   /** One value per finished shutdown; hot. */
   readonly done$: Observable<ShutdownResult>;
@@ -101,14 +101,14 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
         `rx-graceful: new GracefulServer(server) expects a Node HTTP server (http, https or http2), got ${describeValue(server)}`,
       );
     }
-    if (options === null || typeof options !== 'object') {
+    if (!isObject(options)) {
       throw new TypeError(`rx-graceful: options must be an object, got ${describeValue(options)}`);
     }
     const timeout = duration(options.timeout, 'timeout', 0, MAX_TIMER);
     const drainDelay = duration(options.drainDelay, 'drainDelay', 0, MAX_TIMER);
     const idleLinger = duration(options.idleLinger, 'idleLinger', DEFAULT_IDLE_LINGER, MAX_IDLE_LINGER);
     const scheduler = options.scheduler === undefined ? unrefScheduler : options.scheduler;
-    if (typeof scheduler?.now !== 'function' || typeof scheduler.schedule !== 'function') {
+    if (!isScheduler(scheduler)) {
       throw new TypeError(`rx-graceful: options.scheduler must be an RxJS SchedulerLike, got ${describeValue(scheduler)}`);
     }
     if (options.onConnState !== undefined && typeof options.onConnState !== 'function') {
@@ -130,7 +130,7 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
     this.ready$ = this.lifecycle.ready$;
     this.shutdown$ = new ShutdownSubject(() => this.lifecycle.shutdown());
     if (server.listening) this.lifecycle.serving(server.address() ?? undefined);
-    this.observeClose(server as NetServer);
+    interceptClose(server, (notify) => this.takeOverClose(notify));
     this.readinessProbe = (req, res) => {
       const ready = this.lifecycle.ready;
       res.statusCode = ready ? 200 : 503;
@@ -144,25 +144,16 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
 
   /**
    * `server.close()`, called by anyone (NestJS's `app.close()`, Fastify, user code), starts the same
-   * graceful shutdown as `shutdown()` and calls its callback once the drain has finished, as Node
-   * would once every connection is gone. A `close()` during a shutdown joins it. A server that is
-   * not serving gets Node's own `close()` (its callback receives `ERR_SERVER_NOT_RUNNING`).
+   * graceful shutdown as `shutdown()`, and its callback runs once the drain has finished; a
+   * `close()` during a shutdown joins it. A server that is not serving gets Node's own `close()`
+   * (its callback receives `ERR_SERVER_NOT_RUNNING`). See `interceptClose`.
    */
-  private observeClose(server: NetServer): void {
-    const lifecycle = this.lifecycle;
-    const wait = (): Promise<ShutdownResult> => this.wait();
-    replaceMethod(
-      server,
-      'close',
-      (close) =>
-        function gracefulClose(this: NetServer, callback?: (error?: Error) => void): NetServer {
-          if (lifecycle.phase === 'stopped') return close.call(this, callback);
-          // Asked before the shutdown starts, which may finish within the call.
-          if (typeof callback === 'function') void wait().then(() => callback());
-          lifecycle.shutdown();
-          return this;
-        },
-    );
+  private takeOverClose(notify: boolean): Promise<unknown> | undefined {
+    if (this.lifecycle.phase === 'stopped') return undefined;
+    // Asked before the shutdown starts, which may finish within the call.
+    const finished = notify ? this.wait() : Promise.resolve();
+    this.lifecycle.shutdown();
+    return finished;
   }
 
   /**
@@ -206,7 +197,7 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
         server.off('error', onError);
         server.off('listening', onListening);
         this.listening = false;
-        reject(error);
+        throw error; // the executor's throw rejects the promise with it
       }
     });
   }
@@ -217,16 +208,11 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
    */
   async serve(options?: number | ListenOptions): Promise<void> {
     await this.listen(options);
-    if (this.syncShutdown) {
-      await firstValueFrom(this.done$);
-      return;
-    }
-    await firstValueFrom(
-      this.lifecycle.lifecycle$.pipe(
-        filter((s) => !s.accepting && s.phase !== 'serving'),
-        map(() => undefined),
-      ),
-    );
+    const servingEnds$: Observable<unknown> = this.syncShutdown
+      ? this.done$
+      : this.lifecycle.lifecycle$.pipe(filter((s) => !s.accepting && s.phase !== 'serving'));
+    // Neither stream completes; if one ever did, serving would be over all the same.
+    await firstValueFrom(servingEnds$, { defaultValue: undefined });
   }
 
   /** Starts a graceful shutdown and returns at once; only the first call of a cycle has an effect. */
@@ -251,11 +237,13 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
   wait(): Promise<ShutdownResult> {
     const last = this.lifecycle.lastResult;
     if (this.lifecycle.phase === 'stopped' && last !== undefined) return Promise.resolve(last);
+    // eslint-disable-next-line rxjs-x/no-ignored-default-value -- done$ never completes (the lifecycle never completes its Subject): there is no empty case to default
     return firstValueFrom(this.done$);
   }
 }
 
 /** `shutdown$`: every `next` asks for a shutdown; `complete` and `error` leave it open. */
+// eslint-disable-next-line rxjs-x/no-subclass -- the contract's shutdown$ is a Subject that complete() and error() must not close: only a subclass is both
 class ShutdownSubject extends Subject<unknown> {
   constructor(private readonly trigger: () => void) {
     super();
@@ -273,6 +261,16 @@ class ShutdownSubject extends Subject<unknown> {
   override complete(): void {
     // `take(1)` completes its subscriber: the next serve cycle must still be able to shut down.
   }
+}
+
+function isObject(value: unknown): value is object {
+  return value !== null && typeof value === 'object';
+}
+
+function isScheduler(value: unknown): value is SchedulerLike {
+  return (
+    isObject(value) && typeof Reflect.get(value, 'now') === 'function' && typeof Reflect.get(value, 'schedule') === 'function'
+  );
 }
 
 function duration(value: unknown, name: string, fallback: number, max: number): number {

@@ -186,23 +186,23 @@ describe('drain', () => {
   });
 
   it('does not end as drained before the listener is really closed, and counts what it accepted meanwhile', () => {
-    testScheduler.run(({ hot, cold, expectObservable, flush }) => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
       const changes$ = hot<ConnectionChange>('3ms a 1ms x 3ms b', {
         a: change(9, 'new'),
         x: change(9, 'active', 'new'),
         b: change(9, 'closed', 'active'),
       });
       const host = fakeHost(changes$);
-      const listenerClosed$ = cold('5ms c');
       const calls: string[] = [];
       const actions = {
         ...host,
+        // The listener closes 5 ms after it is asked to.
         stopAccepting: (closed: () => void) => {
           calls.push('stopAccepting');
-          listenerClosed$.subscribe(() => {
+          testScheduler.schedule(() => {
             calls.push('listener closed');
             closed();
-          });
+          }, 5);
         },
       };
       expectObservable(drainOf([], host.changes$, options({ idleLinger: 1000 }), actions)).toBe('9ms (r|)', {

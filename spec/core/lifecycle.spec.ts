@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { NEVER } from 'rxjs';
-import { distinctUntilChanged, map } from 'rxjs/operators';
+import { distinctUntilChanged, map, NEVER } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { DrainOptions, Lifecycle, ShutdownResult } from '../../src/core/lifecycle';
 import type { ConnectionChange, ServerState } from '../../src/core/state';
@@ -115,17 +114,14 @@ describe('Lifecycle', () => {
   });
 
   it('ends the drain on the last close, then stops, then reports on done$', () => {
-    testScheduler.run(({ hot, expectObservable, flush }) => {
+    testScheduler.run(({ hot, expectObservable }) => {
       const changes$ = hot<ConnectionChange>('30ms a', { a: change(1, 'closed', 'active') });
       const host = fakeHost(changes$, [{ id: 1, state: 'active', idleSince: 0 }]);
       const cycle = lifecycle(host);
       cycle.serving('pipe');
-      const phaseAtDone: string[] = [];
-      cycle.done$.subscribe(() => phaseAtDone.push(cycle.phase));
       at(10, () => cycle.shutdown());
       expectObservable(cycle.done$).toBe('30ms r', { r: result({ drained: 1, durationMs: 20 }) });
-      flush();
-      expect(phaseAtDone).to.deep.equal(['stopped']);
+      expectObservable(cycle.done$.pipe(map(() => cycle.phase))).toBe('30ms p', { p: 'stopped' });
     });
   });
 
@@ -140,7 +136,7 @@ describe('Lifecycle', () => {
       host.open = [];
       cycle.serving('pipe');
       const states: ServerState[] = [];
-      cycle.state$.subscribe((s) => states.push(s));
+      cycle.state$.subscribe((s) => states.push(s)).unsubscribe(); // state$ replays at once
       expect(states).to.deep.equal([
         { phase: 'serving', accepting: true, open: 0, active: 0, idle: 0, killed: 0, address: 'pipe' },
       ]);
@@ -171,12 +167,16 @@ describe('Lifecycle', () => {
       const host = fakeHost(NEVER, [{ id: 1, state: 'active', idleSince: 0 }]);
       const cycle = lifecycle(host, { drainDelay: 50 });
       cycle.serving('pipe');
-      const accepting: string[] = [];
-      cycle.lifecycle$.subscribe((l) => accepting.push(`${testScheduler.now()} ${l.phase} ${l.accepting}`));
+      // Subscribed before the shutdown at frame 0, so that it sees the serving state first.
+      expectObservable(cycle.lifecycle$.pipe(map((l) => `${l.phase} ${l.accepting}`))).toBe('(ab) 46ms c 99ms d', {
+        a: 'serving true',
+        b: 'draining true',
+        c: 'draining false',
+        d: 'stopped false',
+      });
       at(0, () => cycle.shutdown());
       expectObservable(cycle.done$).toBe('150ms r', { r: result({ killed: 1, timedOut: true, durationMs: 150 }) });
       flush();
-      expect(accepting).to.deep.equal(['0 serving true', '0 draining true', '50 draining false', '150 stopped false']);
       expect(host.calls).to.deep.equal(['beginShutdown', 'stopAccepting', 'destroy 1', 'endShutdown']);
     });
   });
@@ -195,9 +195,10 @@ describe('Lifecycle', () => {
   it('turns ready$ false by the time shutdown() returns', () => {
     const cycle = lifecycle(fakeHost(NEVER));
     const ready: boolean[] = [];
-    cycle.ready$.subscribe((r) => ready.push(r));
+    const watching = cycle.ready$.subscribe((r) => ready.push(r));
     cycle.serving('pipe');
     cycle.shutdown();
+    watching.unsubscribe();
     expect(ready).to.deep.equal([false, true, false]);
   });
 });

@@ -67,6 +67,17 @@ describe('the core against a reference model (fast-check)', () => {
           log.push({ seq: ++seq, id, state: to });
           changes.next({ id, state: to, previous });
         };
+        /** What the host is asked to close (as idle) or destroy: recorded with the states it found, then closed. */
+        const closeAndRecord = (kind: 'closeIdle' | 'destroy', ids: readonly number[]): void => {
+          calls.push({
+            frame: testScheduler.now(),
+            seq: ++seq,
+            kind,
+            ids: [...ids],
+            states: ids.map((id) => states.get(id) ?? 'closed'),
+          });
+          for (const id of ids) setState(id, 'closed');
+        };
         let nextId = 0;
         const cycle = new Lifecycle(
           {
@@ -77,35 +88,14 @@ describe('the core against a reference model (fast-check)', () => {
             stopAccepting: (closed) => closed(),
             endShutdown: () => undefined,
             closeIdle: (ids) => {
-              calls.push({
-                frame: testScheduler.now(),
-                seq: ++seq,
-                kind: 'closeIdle',
-                ids: [...ids],
-                states: ids.map((id) => states.get(id) ?? 'closed'),
-              });
-              for (const id of ids) setState(id, 'closed');
+              closeAndRecord('closeIdle', ids);
             },
             closeIdleNow: (ids) => {
-              calls.push({
-                frame: testScheduler.now(),
-                seq: ++seq,
-                kind: 'closeIdle',
-                ids: [...ids],
-                states: ids.map((id) => states.get(id) ?? 'closed'),
-              });
-              for (const id of ids) setState(id, 'closed');
+              closeAndRecord('closeIdle', ids);
               return [];
             },
             destroy: (ids) => {
-              calls.push({
-                frame: testScheduler.now(),
-                seq: ++seq,
-                kind: 'destroy',
-                ids: [...ids],
-                states: ids.map((id) => states.get(id) ?? 'closed'),
-              });
-              for (const id of ids) setState(id, 'closed');
+              closeAndRecord('destroy', ids);
             },
           },
           {
@@ -117,9 +107,9 @@ describe('the core against a reference model (fast-check)', () => {
           },
         );
         const emitted: Array<{ frame: number; state: ServerState }> = [];
-        cycle.state$.subscribe((state) => emitted.push({ frame: testScheduler.now(), state }));
+        const watching = cycle.state$.subscribe((state) => emitted.push({ frame: testScheduler.now(), state }));
         const results: Array<{ frame: number; seq: number; result: ShutdownResult }> = [];
-        cycle.done$.subscribe((result) => results.push({ frame: testScheduler.now(), seq: ++seq, result }));
+        watching.add(cycle.done$.subscribe((result) => results.push({ frame: testScheduler.now(), seq: ++seq, result })));
         const starts: Array<{ frame: number; seq: number; ok: boolean; cycle: number }> = [];
         const shutdown = (k: number): void => {
           const at = ++seq; // before the call: the drain may close connections inside it
@@ -210,6 +200,7 @@ describe('the core against a reference model (fast-check)', () => {
           if (result.timedOut) expect(s.timeout).to.be.above(0);
         }
         expect(pending(), 'no scheduled action left').to.equal(0);
+        watching.unsubscribe();
 
         // Every connection that closed during a shutdown (delay included) counts in exactly one of
         // closedIdle (no work in progress during the shutdown), drained, or killed; hijacked ones in none.

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { scan } from 'rxjs/operators';
+import { scan } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { foldState, initialState, ServerState } from '../../src/core/state';
 import { change } from '../support/fake-host';

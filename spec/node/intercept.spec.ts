@@ -1,6 +1,8 @@
 import { expect } from 'chai';
-import { EventEmitter } from 'node:events';
-import { Delivery, interceptEmit } from '../../src/node/intercept';
+import { EventEmitter, once } from 'node:events';
+import * as net from 'node:net';
+import { Delivery, interceptClose, interceptEmit } from '../../src/node/intercept';
+import { loopback } from '../support/sockets';
 
 describe('interceptEmit', () => {
   function intercepted(decide: (event: string | symbol) => Delivery) {
@@ -58,5 +60,59 @@ describe('interceptEmit', () => {
     again.restore();
     expect(again.emitter.emit('request', 2)).to.equal(false);
     expect(again.seen).to.deep.equal([]);
+  });
+});
+
+describe('interceptClose', () => {
+  const servers: net.Server[] = [];
+  afterEach(() => {
+    for (const server of servers.splice(0)) if (server.listening) net.Server.prototype.close.call(server);
+  });
+
+  /** A plain TCP server whose close() goes to `takeOver` first. */
+  function intercepted(takeOver: () => Promise<unknown> | undefined) {
+    const server = net.createServer();
+    servers.push(server);
+    const restore = interceptClose(server, takeOver);
+    return { server, restore };
+  }
+
+  it('lets takeOver have the close: the server keeps listening, and the callback runs, with no argument, once its promise has resolved', async () => {
+    let finish = (): void => undefined;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    let offered = 0;
+    const { server } = intercepted(() => {
+      offered += 1;
+      return finished;
+    });
+    server.listen(loopback);
+    await once(server, 'listening');
+    const calls: unknown[][] = [];
+    expect(server.close((...args: unknown[]) => calls.push(args))).to.equal(server);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect({ offered, calls, listening: server.listening }).to.deep.equal({ offered: 1, calls: [], listening: true });
+    finish();
+    await finished;
+    expect(calls).to.deep.equal([[]]);
+  });
+
+  it("runs Node's own close when takeOver declines: on a server that is not listening, the callback gets ERR_SERVER_NOT_RUNNING", async () => {
+    const { server } = intercepted(() => undefined);
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => server.close(resolve));
+    expect(error?.code).to.equal('ERR_SERVER_NOT_RUNNING');
+  });
+
+  it("puts the server's own close back on restore", async () => {
+    let offered = 0;
+    const { server, restore } = intercepted(() => {
+      offered += 1;
+      return Promise.resolve();
+    });
+    restore();
+    expect(Object.prototype.hasOwnProperty.call(server, 'close')).to.equal(false);
+    server.listen(loopback);
+    await once(server, 'listening');
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    expect({ offered, listening: server.listening }).to.deep.equal({ offered: 0, listening: false });
   });
 });

@@ -3,8 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
-import { firstValueFrom, Observable, timer } from 'rxjs';
-import { filter, take, takeUntil } from 'rxjs/operators';
+import { filter, firstValueFrom, map, Observable, takeUntil, timer } from 'rxjs';
 
 /** A self-signed certificate for localhost and 127.0.0.1, valid until 2126, made for the tests. */
 export const testCertificate = {
@@ -172,12 +171,21 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
 }
 
 /** The first value of `source$` that satisfies `predicate`, or a rejection naming `what` after `ms`. */
-export function waitForValue<T>(source$: Observable<T>, predicate: (value: T) => boolean, ms: number, what: string): Promise<T> {
-  return withDeadline(firstValueFrom(source$.pipe(filter(predicate), take(1), takeUntil(timer(ms)))), ms + 100, what).catch(
-    (error: Error) => {
-      throw error.name === 'EmptyError' ? new Error(`timed out after ${ms} ms waiting for ${what}`) : error;
-    },
+export async function waitForValue<T>(
+  source$: Observable<T>,
+  predicate: (value: T) => boolean,
+  ms: number,
+  what: string,
+): Promise<T> {
+  // Boxed, so that a value `undefined` is told apart from none before the deadline.
+  const found$ = source$.pipe(
+    filter(predicate),
+    map((value) => ({ value })),
+    takeUntil(timer(ms)),
   );
+  const found = await firstValueFrom(found$, { defaultValue: undefined });
+  if (found === undefined) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  return found.value;
 }
 
 /** Tries to connect and resolves with the error code (`ECONNREFUSED`) or 'connected'. */

@@ -1,5 +1,21 @@
-import { BehaviorSubject, defer, merge, NEVER, Observable, of, SchedulerLike, Subject, timer } from 'rxjs';
-import { distinctUntilChanged, filter, map, scan, switchMap, take, tap } from 'rxjs/operators';
+import {
+  BehaviorSubject,
+  defer,
+  distinctUntilChanged,
+  filter,
+  map,
+  merge,
+  NEVER,
+  Observable,
+  of,
+  scan,
+  SchedulerLike,
+  Subject,
+  switchMap,
+  take,
+  tap,
+  timer,
+} from 'rxjs';
 import { ConnectionChange, ConnState, isTracked } from './state';
 
 /** A connection as the drain first sees it: its id, its state, and since when it has been idle. */

@@ -1,5 +1,17 @@
-import { BehaviorSubject, defer, merge, Observable, Subject, Subscription } from 'rxjs';
-import { distinctUntilChanged, filter, map, scan, shareReplay, skip, startWith } from 'rxjs/operators';
+import {
+  BehaviorSubject,
+  defer,
+  distinctUntilChanged,
+  filter,
+  merge,
+  Observable,
+  scan,
+  shareReplay,
+  skip,
+  startWith,
+  Subject,
+  Subscription,
+} from 'rxjs';
 import { drain, DrainActions, DrainOptions, ShutdownResult, TrackedConnection } from './drain';
 export type { DrainOptions, ShutdownResult } from './drain';
 import { ConnectionChange, foldState, initialState, LifecycleChange, ListenAddress, Phase, ServerState } from './state';
@@ -119,7 +131,16 @@ export class Lifecycle {
       },
     });
     // The drain emits one result and completes; until then its subscription is the lifecycle's.
-    this.drains.add(drain$.subscribe((result) => this.finish(result)));
+    this.drains.add(
+      drain$.subscribe({
+        next: (result) => this.finish(result),
+        // Only a bug fails a drain (a host action that threw): it surfaces as an uncaught
+        // exception, as RxJS reports an unhandled error, never swallowed.
+        error: (error: unknown) => {
+          throw error;
+        },
+      }),
+    );
     return true;
   }
 

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { Server as NetServer } from 'node:net';
 
 /**
  * The one place where rx-graceful replaces a method of a Node object (the wrapped server's `emit`
@@ -10,6 +11,12 @@ import type { EventEmitter } from 'node:events';
  * makes its session in its own `connection` listener), and nothing tells a listener that someone
  * called `close()`. Node emits every server event through the server's `emit` property, so an own
  * property sees them all (spec/node/node-internals.spec.ts fails if that changes).
+ *
+ * Why `close` too: frameworks end a server with its own `close()` (NestJS's `app.close()`,
+ * Fastify's), and Node's `close()` is not graceful. On Node 20 it destroys every idle keep-alive
+ * socket at once (`httpServerPreClose`), with no linger for a request already on its way, keeps
+ * serving a connection that sends a request meanwhile with `keep-alive`, and calls back only once
+ * every connection is gone, hijacked ones included (never, with an open WebSocket).
  */
 
 /**
@@ -73,5 +80,34 @@ export function interceptEmit(server: EventEmitter, interceptor: EmitInterceptor
         }
         /* eslint-enable prefer-rest-params */
       } as EventEmitter['emit'],
+  );
+}
+
+/**
+ * Replaces `server.close` so that a `close(callback)` called by anyone (NestJS's `app.close()`,
+ * Fastify, user code) is offered to `takeOver` first; returns a function that puts the server's own
+ * `close` back.
+ *
+ * `takeOver(notify)` either starts (or joins) a graceful shutdown and returns a promise that resolves when
+ * it has finished (`notify` says whether a callback waits for it) (then `close` returns the server, and calls `callback` with no argument once
+ * that promise has resolved, as Node calls it once every connection is gone) or returns `undefined`
+ * to decline (then Node's own `close` runs: its callback gets `ERR_SERVER_NOT_RUNNING` if the server
+ * is not listening).
+ *
+ * @example
+ * const restore = interceptClose(server, () => (serving ? startShutdownAndWait() : undefined));
+ */
+export function interceptClose(server: NetServer, takeOver: (notify: boolean) => Promise<unknown> | undefined): () => void {
+  return replaceMethod(
+    server,
+    'close',
+    (close) =>
+      function gracefulClose(this: NetServer, callback?: (error?: Error) => void): NetServer {
+        const notify = typeof callback === 'function';
+        const finished = takeOver(notify);
+        if (finished === undefined) return close.call(this, callback);
+        if (notify) void finished.then(() => callback());
+        return this;
+      },
   );
 }
