@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { afterPoll, holdEventLoop } from '../../src/node/event-loop';
+import { afterAcceptQueue, afterPoll, holdEventLoop } from '../../src/node/event-loop';
 import { afterEachTest } from '../support/servers';
 import { blockEventLoop, loopback, portOf, withDeadline } from '../support/sockets';
 
@@ -54,6 +54,68 @@ describe('the event loop as the adapter uses it', () => {
     cleanup.push(() => client.destroy());
     blockEventLoop(30); // the kernel completes the handshake; the loop has not accepted it yet
     expect(await atWork(() => accepted.length)).to.equal(1);
+  });
+
+  it('the loop accepts one queued connection per poll phase, so afterPoll alone misses the rest of a queue', async () => {
+    const { port, accepted } = await tcpServer();
+    for (let i = 0; i < 4; i++)
+      cleanup.push(
+        (
+          (c: net.Socket) => () =>
+            c.destroy()
+        )(net.connect({ host: '127.0.0.1', port })),
+      );
+    blockEventLoop(30); // four connections complete in the kernel; none is accepted yet
+    expect(await atWork(() => accepted.length)).to.be.below(4);
+  });
+
+  it('afterAcceptQueue runs its work once every connection queued before the call is accepted, on a blocked loop', async () => {
+    const { server, port, accepted } = await tcpServer();
+    let count = 0;
+    server.on('connection', () => count++);
+    for (let i = 0; i < 4; i++)
+      cleanup.push(
+        (
+          (c: net.Socket) => () =>
+            c.destroy()
+        )(net.connect({ host: '127.0.0.1', port })),
+      );
+    blockEventLoop(30);
+    const atClose = await new Promise<number>((resolve) => {
+      afterAcceptQueue(
+        () => count,
+        () => {
+          resolve(accepted.length);
+        },
+      );
+    });
+    expect(atClose).to.equal(4);
+  });
+
+  it('afterAcceptQueue stops waiting after maxTurns turns that each accepted a connection', async () => {
+    let count = 0;
+    let turns = 0;
+    const ran = await withDeadline(
+      new Promise<number>((resolve) => {
+        // A new "accept" every turn, as a stream of newcomers would give.
+        const bump = (): void => {
+          count++;
+          turns++;
+          if (turns < 100) setImmediate(bump);
+        };
+        setImmediate(bump);
+        afterAcceptQueue(
+          () => count,
+          () => {
+            resolve(turns);
+          },
+          3,
+        );
+      }),
+      2000,
+      'afterAcceptQueue to give up',
+    );
+    expect(ran).to.be.within(3, 10);
   });
 
   it('afterPoll runs nothing once cancelled', async () => {

@@ -1,5 +1,6 @@
 import type * as http from 'node:http';
 import type * as https from 'node:https';
+import type { Observable } from 'rxjs';
 import { GracefulOptions, GracefulServer } from '../../src';
 import { loopback, portOf, RawClient } from './sockets';
 
@@ -34,4 +35,17 @@ export async function serveForTest(
     return c;
   };
   return { graceful, port, client };
+}
+
+/** Every value `source$` emits from now on, in order; the subscription ends after the test. */
+export function record<T>(source$: Observable<T>, cleanup: Array<() => void>): T[] {
+  const values: T[] = [];
+  const subscription = source$.subscribe({
+    next: (value) => values.push(value),
+    error: (error: unknown) => {
+      throw error;
+    },
+  });
+  cleanup.push(() => subscription.unsubscribe());
+  return values;
 }

@@ -19,6 +19,37 @@ export function afterPoll(work: () => void): () => void {
 }
 
 /**
+ * Runs `work` once the loop has accepted every connection the kernel had completed before this
+ * call: after a poll phase that began after the call, then after each further poll phase for as
+ * long as the previous one accepted a connection (`accepted()` counts them). libuv accepts one
+ * connection per poll phase since 1.45 (libuv/libuv#3696), so three queued connections take three
+ * turns. A stream of newcomers could keep every turn busy: after `maxTurns` turns `work` runs
+ * anyway. Returns a function that cancels it.
+ *
+ * @example
+ * const cancel = afterAcceptQueue(() => accepts, () => server.close());
+ */
+export function afterAcceptQueue(accepted: () => number, work: () => void, maxTurns = 1024): () => void {
+  let seen = accepted();
+  let turns = 0;
+  let next: NodeJS.Immediate | undefined;
+  const check = (): void => {
+    const now = accepted();
+    if (now === seen || ++turns > maxTurns) {
+      work();
+      return;
+    }
+    seen = now;
+    next = setImmediate(check);
+  };
+  const cancelFirst = afterPoll(check);
+  return () => {
+    cancelFirst();
+    if (next !== undefined) clearImmediate(next);
+  };
+}
+
+/**
  * Keeps the process alive until the returned function is called. A shutdown holds it while the
  * drain still has a connection to wait for: Node lets a process exit with an HTTP/2 session open
  * once GOAWAY is sent and no stream is open (spec/node/node-internals.spec.ts).

@@ -9,7 +9,7 @@ import type { TrackedConnection } from '../core/drain';
 import type { LifecycleHost } from '../core/lifecycle';
 import type { ConnState } from '../core/state';
 import { ConnectionEvent, ConnectionRegistry, Http1Connection } from './connection-registry';
-import { afterPoll, holdEventLoop } from './event-loop';
+import { afterAcceptQueue, afterPoll, holdEventLoop } from './event-loop';
 import { Http1Connections } from './http1';
 import { Http2Sessions } from './http2-sessions';
 import { Delivery, EmitInterceptor, interceptEmit } from './intercept';
@@ -47,6 +47,8 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   private readonly pendingCloses = new Set<() => void>();
   /** Closes the listener once the loop has accepted what the kernel queued; pending while set. */
   private cancelListenerClose: (() => void) | undefined;
+  /** TCP connections accepted so far: the listener closes once a poll phase accepts none. */
+  private accepted = 0;
   /** Ends the hold on the event loop that a shutdown keeps (Node unrefs a session's socket once GOAWAY is sent). */
   private releaseHold: (() => void) | undefined;
 
@@ -73,6 +75,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   intercept(event: string | symbol, first: unknown, second: unknown): Delivery {
     switch (event) {
       case 'connection':
+        this.accepted++;
         return this.deliverBinding(this.tls ? this.handoff.accept(first as Socket) : this.registry.accept(first as Socket, true));
       case 'secureConnection':
         return this.tls ? this.deliverBinding(this.handoff.secured(first as Socket)) : 'deliver';
@@ -122,15 +125,18 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
 
   /**
    * Refuses newcomers once the loop has accepted the connections the kernel completed before the
-   * call: closing a listen socket resets what is still in its accept queue, and those clients may
-   * already have sent their request.
+   * call (one per poll phase): closing a listen socket resets what is still in its accept queue,
+   * and those clients may already have sent their request.
    */
   stopAccepting(closed: () => void): void {
-    this.cancelListenerClose = afterPoll(() => {
-      this.cancelListenerClose = undefined;
-      stopListening(this.server);
-      closed();
-    });
+    this.cancelListenerClose = afterAcceptQueue(
+      () => this.accepted,
+      () => {
+        this.cancelListenerClose = undefined;
+        stopListening(this.server);
+        closed();
+      },
+    );
   }
 
   endShutdown(): void {
