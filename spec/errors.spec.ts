@@ -55,6 +55,30 @@ describe('bad input', function () {
       ['an onConnState that is not a function', { onConnState: 42 }, /options\.onConnState must be a function/],
       ['a scheduler that is not a SchedulerLike', { scheduler: {} }, /options\.scheduler must be an RxJS SchedulerLike/],
       ['a null scheduler', { scheduler: null }, /options\.scheduler/],
+      [
+        'a negative cancelAhead',
+        { cancelAhead: -1 },
+        /options\.cancelAhead must be a finite number of milliseconds from 0 to 2147483647, got -1/,
+      ],
+      ['a NaN cancelAhead', { cancelAhead: NaN }, /options\.cancelAhead.*got NaN/],
+      ['a string cancelAhead', { cancelAhead: '100' }, /options\.cancelAhead.*got "100"/],
+      ['a cancelAhead past what Node timers hold (2^31 ms)', { cancelAhead: 2 ** 31 }, /options\.cancelAhead/],
+      [
+        'a misspelt option name, suggesting the right one',
+        { timout: 5000 },
+        /unknown option "timout" \(did you mean "timeout"\?\)/,
+      ],
+      [
+        'a misspelt option name in another case',
+        { DrainDelay: 10 },
+        /unknown option "DrainDelay" \(did you mean "drainDelay"\?\)/,
+      ],
+      ['an unknown option name even when its value is undefined', { signal: undefined }, /unknown option "signal"/],
+      [
+        'an option name far from any, listing the known ones',
+        { port: 3000 },
+        /unknown option "port"; the options are timeout, syncShutdown/,
+      ],
     ];
     for (const [what, options, message] of cases) {
       it(`throws a TypeError for ${what}, leaving the server untouched`, () => {
@@ -64,6 +88,35 @@ describe('bad input', function () {
         expect(replaced, 'nothing half-started: no method of the server replaced').to.deep.equal([]);
       });
     }
+  });
+
+  describe('wrapping a server twice', () => {
+    it('throws a TypeError for a server another GracefulServer already wraps, leaving the first one working', async () => {
+      const server = http.createServer((_, res) => res.end('ok'));
+      const first = new GracefulServer(server);
+      expect(() => new GracefulServer(server)).to.throw(TypeError, /a server that another GracefulServer already wraps/);
+      const c = await RawClient.connect(portOf(await first.listen(loopback)));
+      c.get('/');
+      expect(await c.read()).to.deep.include({ status: 200, body: 'ok' });
+      c.destroy();
+      first.shutdown();
+      expect(await first.wait()).to.include({ killed: 0 });
+    });
+
+    it('still accepts a server whose first wrapping failed for a bad option', () => {
+      const server = http.createServer();
+      expect(() => new GracefulServer(server, { timeout: -1 })).to.throw(TypeError);
+      expect(() => new GracefulServer(server)).not.to.throw();
+    });
+
+    it('refuses a second wrapper even after the first has shut down', async () => {
+      const server = http.createServer();
+      const first = new GracefulServer(server);
+      await first.listen(loopback);
+      first.shutdown();
+      await first.wait();
+      expect(() => new GracefulServer(server)).to.throw(TypeError, /one wrapper for its life/);
+    });
   });
 
   describe('listen() and serve()', () => {
@@ -153,6 +206,8 @@ describe('bad input', function () {
       ['an unknown signal name', ['SIGFOO'], /"SIGFOO".*not a signal name/],
       ['a signal number', [15], /15.*not a signal name/],
       ['no signal at all', [], /at least one signal/],
+      ['SIGKILL, which no process can catch', ['SIGKILL'], /"SIGKILL".*no process can catch/],
+      ['SIGSTOP, which no process can catch', ['SIGSTOP'], /"SIGSTOP".*no process can catch/],
     ];
     for (const [what, args, message] of cases) {
       it(`throws a TypeError for ${what}`, () => {

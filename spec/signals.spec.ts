@@ -22,6 +22,19 @@ describe('fromSignals', () => {
     expect(process.listenerCount('SIGUSR2')).to.equal(0);
   });
 
+  for (const uncatchable of ['SIGKILL', 'SIGSTOP'] as const) {
+    it(`throws a TypeError at the call for ${uncatchable}, which cannot be caught, and leaves no listener behind`, () => {
+      const before = { SIGTERM: process.listenerCount('SIGTERM'), [uncatchable]: process.listenerCount(uncatchable) };
+      expect(() => fromSignals('SIGTERM', uncatchable)).to.throw(
+        TypeError,
+        new RegExp(`"${uncatchable}", which no process can catch`),
+      );
+      expect({ SIGTERM: process.listenerCount('SIGTERM'), [uncatchable]: process.listenerCount(uncatchable) }).to.deep.equal(
+        before,
+      );
+    });
+  }
+
   it('throws a TypeError at the call for an unknown signal name, or for none', () => {
     expect(() => fromSignals('SIGFOO' as NodeJS.Signals)).to.throw(TypeError, /"SIGFOO".*not a signal name/);
     expect(() => fromSignals(15 as unknown as NodeJS.Signals)).to.throw(TypeError, /15/);

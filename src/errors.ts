@@ -24,6 +24,45 @@ export class NotReadyError extends Error {
   }
 }
 
+/**
+ * Why a request's `AbortSignal` (from `GracefulServer#abortSignal`) aborted:
+ * - `client-gone`: the client went away before the response had finished;
+ * - `deadline`: the shutdown's deadline is `cancelAhead` ms away (or has come): answer now, before
+ *   the connection is destroyed;
+ * - `forced`: `force()` ended the shutdown; the connection is destroyed right after.
+ */
+export type RequestAbortKind = 'client-gone' | 'deadline' | 'forced';
+
+const abortMessages: Record<RequestAbortKind, string> = {
+  'client-gone': 'rx-graceful: the client went away before the response had finished',
+  deadline: "rx-graceful: the shutdown's deadline is near; answer now, before the connection is destroyed",
+  forced: 'rx-graceful: force() ended the shutdown; the connection is destroyed next',
+};
+
+/**
+ * The `reason` of a request's `AbortSignal` from `GracefulServer#abortSignal`; `kind` tells the
+ * causes apart. Work given the signal (`fetch`, a database query) rejects with it.
+ *
+ * @example
+ * try { rows = await db.query(sql, { signal: graceful.abortSignal(req) }); }
+ * catch (error) {
+ *   if (error instanceof RequestAbortedError && error.kind === 'deadline') return void res.writeHead(503).end();
+ *   throw error;
+ * }
+ */
+export class RequestAbortedError extends Error {
+  /** Always `'RequestAbortedError'`. */
+  override readonly name = 'RequestAbortedError';
+
+  /** @param kind Why the signal aborted. */
+  constructor(
+    /** Why the signal aborted: `'client-gone'`, `'deadline'` or `'forced'`. */
+    readonly kind: RequestAbortKind,
+  ) {
+    super(abortMessages[kind]);
+  }
+}
+
 /** How a bad argument is shown in a `TypeError` message. */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);

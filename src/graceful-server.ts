@@ -2,13 +2,15 @@ import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import type * as https from 'node:https';
 import { AddressInfo, ListenOptions, Server as NetServer, Socket } from 'node:net';
-import { filter, firstValueFrom, Observable, SchedulerLike, Subject } from 'rxjs';
+import { filter, firstValueFrom, isObservable, Observable, SchedulerLike, Subject, Subscription } from 'rxjs';
 import { Lifecycle, ShutdownResult } from './core/lifecycle';
-import type { ConnState, ServerState } from './core/state';
+import type { ConnState, Phase, ServerState } from './core/state';
 import { describeValue, NotReadyError } from './errors';
 import { ConnectionEvent, HttpAdapter, isHttpServer } from './node/http-adapter';
 import { interceptClose } from './node/intercept';
 import { unrefScheduler } from './node/unref-scheduler';
+import { OptionReader } from './options';
+import { shutdownOn, ShutdownSubject, ShutdownTarget } from './shutdown-on';
 import { warmUpShutdownPath } from './warm-up';
 
 /** Any server `GracefulServer` wraps. */
@@ -38,19 +40,43 @@ export interface GracefulOptions {
    * their bytes say idle; never longer than the deadline (default 1000).
    */
   idleLinger?: number;
+  /**
+   * The signals of `abortSignal(req)` abort this long before the shutdown's deadline (which falls
+   * `drainDelay + timeout` after the shutdown starts), so that handlers can still answer; at least
+   * `timeout`: they abort as the drain begins. 0 aborts them at the deadline itself, just before
+   * the survivors are destroyed (default 0). With `timeout` 0 there is no deadline to be ahead of.
+   */
+  cancelAhead?: number;
 }
+
+/** Every option name, for the `TypeError` that names an unknown one (the compiler checks the list is whole). */
+const optionNames: Readonly<Record<keyof GracefulOptions, true>> = {
+  timeout: true,
+  syncShutdown: true,
+  scheduler: true,
+  onConnState: true,
+  drainDelay: true,
+  waitForHijacked: true,
+  idleLinger: true,
+  cancelAhead: true,
+};
+
+/** The servers wrapped so far: a server has one wrapper for its life. */
+const wrappedServers = new WeakSet<WrappableServer>();
+
+/** Each instance's lifecycle, for the functions of this module that are not its methods (`expireShutdown`). */
+const lifecycles = new WeakMap<GracefulServer, Lifecycle>();
 
 /** Default of `GracefulOptions.idleLinger`, in ms. */
 export const DEFAULT_IDLE_LINGER = 1000;
 const MAX_IDLE_LINGER = 1000;
-/** Node's timers overflow past 2^31 - 1 ms (about 24.8 days) and would fire at once. */
-const MAX_TIMER = 2 ** 31 - 1;
 
 /**
  * A Node HTTP server that shuts down gracefully, with its connections and states as Observables.
  * After Go's `graceful.Server`: wrap the server, `serve()`, then `shutdown()` and `wait()`.
  *
- * Throws a `TypeError` for a first argument that is not a Node server, or a bad option.
+ * Throws a `TypeError` for a first argument that is not a Node server, a server another
+ * `GracefulServer` already wraps, an unknown option name, or a bad option value.
  *
  * @example
  * const server = new GracefulServer(http.createServer(handler), { timeout: 10_000 });
@@ -58,7 +84,7 @@ const MAX_TIMER = 2 ** 31 - 1;
  * await server.serve(3000);       // settles when the server stops accepting
  * const { killed } = await server.wait();
  */
-export class GracefulServer<S extends WrappableServer = WrappableServer> {
+export class GracefulServer<S extends WrappableServer = WrappableServer> implements ShutdownTarget {
   /** The wrapped server, usable as before. */
   readonly server: S;
   /** Every state change of every connection; hot (no replay). */
@@ -75,6 +101,8 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
   readonly done$: Observable<ShutdownResult>;
   /** `false` before the first listen, `true` while serving, `false` from the start of a shutdown; replays. */
   readonly ready$: Observable<boolean>;
+  /** Emits each time the server starts serving (a new cycle), once `phase` is `serving` and `ready$` true; hot. */
+  readonly serving$: Observable<void>;
 
   /**
    * A readiness endpoint for load balancers and Kubernetes: answers `200` while `ready$` is true,
@@ -92,6 +120,7 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
   ) => void;
 
   private readonly lifecycle: Lifecycle;
+  private readonly adapter: HttpAdapter;
   private readonly syncShutdown: boolean;
   private listening = false;
 
@@ -101,33 +130,36 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
         `rx-graceful: new GracefulServer(server) expects a Node HTTP server (http, https or http2), got ${describeValue(server)}`,
       );
     }
-    if (!isObject(options)) {
-      throw new TypeError(`rx-graceful: options must be an object, got ${describeValue(options)}`);
+    if (wrappedServers.has(server)) {
+      throw new TypeError(
+        'rx-graceful: new GracefulServer(server) got a server that another GracefulServer already wraps; a server has one wrapper for its life: use that one',
+      );
     }
-    const timeout = duration(options.timeout, 'timeout', 0, MAX_TIMER);
-    const drainDelay = duration(options.drainDelay, 'drainDelay', 0, MAX_TIMER);
-    const idleLinger = duration(options.idleLinger, 'idleLinger', DEFAULT_IDLE_LINGER, MAX_IDLE_LINGER);
-    const scheduler = options.scheduler === undefined ? unrefScheduler : options.scheduler;
-    if (!isScheduler(scheduler)) {
-      throw new TypeError(`rx-graceful: options.scheduler must be an RxJS SchedulerLike, got ${describeValue(scheduler)}`);
-    }
-    if (options.onConnState !== undefined && typeof options.onConnState !== 'function') {
-      throw new TypeError(`rx-graceful: options.onConnState must be a function, got ${describeValue(options.onConnState)}`);
-    }
-    this.syncShutdown = flag(options.syncShutdown, 'syncShutdown');
-    const waitForHijacked = flag(options.waitForHijacked, 'waitForHijacked');
+    const read = new OptionReader('new GracefulServer(server, options)', options, Object.keys(optionNames));
+    const timeout = read.duration('timeout', 0);
+    const drainDelay = read.duration('drainDelay', 0);
+    const idleLinger = read.duration('idleLinger', DEFAULT_IDLE_LINGER, MAX_IDLE_LINGER);
+    const cancelAhead = read.duration('cancelAhead', 0);
+    const scheduler = read.scheduler('scheduler', unrefScheduler);
+    const onConnState = read.callback('onConnState') as GracefulOptions['onConnState'];
+    this.syncShutdown = read.flag('syncShutdown');
+    const waitForHijacked = read.flag('waitForHijacked');
 
+    wrappedServers.add(server);
     this.server = server;
     // A listen this instance did not start (Express's `app.listen()` returns before it listens):
     // the cycle begins when the server listens. Its own listen() starts the cycle itself.
-    const adapter = new HttpAdapter(server, scheduler, options.onConnState, () => {
+    const adapter = new HttpAdapter(server, scheduler, onConnState, () => {
       if (!this.listening && this.lifecycle.phase === 'stopped') this.lifecycle.serving(server.address() ?? undefined);
     });
-    this.lifecycle = new Lifecycle(adapter, { timeout, drainDelay, idleLinger, waitForHijacked, scheduler });
+    this.adapter = adapter;
+    this.lifecycle = new Lifecycle(adapter, { timeout, drainDelay, idleLinger, waitForHijacked, cancelAhead, scheduler });
+    lifecycles.set(this, this.lifecycle);
     this.connections$ = adapter.changes$;
     this.state$ = this.lifecycle.state$;
     this.done$ = this.lifecycle.done$;
     this.ready$ = this.lifecycle.ready$;
+    this.serving$ = this.lifecycle.serving$;
     this.shutdown$ = new ShutdownSubject(() => this.lifecycle.shutdown());
     if (server.listening) this.lifecycle.serving(server.address() ?? undefined);
     interceptClose(server, (notify) => this.takeOverClose(notify));
@@ -154,6 +186,14 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
     const finished = notify ? this.wait() : Promise.resolve();
     this.lifecycle.shutdown();
     return finished;
+  }
+
+  /**
+   * Where the serve/shutdown cycle is now: `draining` from the very call that starts a shutdown
+   * (`state$` shows it once the listener has closed, or at once with a `drainDelay`).
+   */
+  get phase(): Phase {
+    return this.lifecycle.phase;
   }
 
   /**
@@ -240,53 +280,75 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> {
     // eslint-disable-next-line rxjs-x/no-ignored-default-value -- done$ never completes (the lifecycle never completes its Subject): there is no empty case to default
     return firstValueFrom(this.done$);
   }
+
+  /**
+   * Shuts down on each value of `trigger$`: the first while serving starts the shutdown, one during
+   * the shutdown (its `drainDelay` included) calls `force()`. A value that comes while not serving
+   * (before the first listen, or between cycles) is kept, and the shutdown starts as soon as the
+   * server serves (`listen()` still resolves); with two kept values `force()` follows at once.
+   * `trigger$` is subscribed from this call until the shutdown has finished, and again each time
+   * the server serves again: with `fromSignals`, no process listener is left once the drain is over,
+   * and Node's default action for a later signal is back. `trigger$` completing or erroring changes
+   * nothing; unsubscribing the returned `Subscription` ends it all. Throws a `TypeError` if
+   * `trigger$` is not an Observable.
+   *
+   * @example
+   * graceful.shutdownOn(fromSignals('SIGTERM', 'SIGINT')); // the one line a main needs
+   * await graceful.serve(3000);
+   */
+  shutdownOn(trigger$: Observable<unknown>): Subscription {
+    if (!isObservable(trigger$)) {
+      throw new TypeError(`rx-graceful: shutdownOn(trigger$) expects an Observable, got ${describeValue(trigger$)}`);
+    }
+    return shutdownOn(this, trigger$);
+  }
+
+  /**
+   * An `AbortSignal` for the work a handler does for `req` (an outgoing `fetch`, a database query).
+   * It aborts when the client goes away before the response has finished, when `force()` is called,
+   * and `cancelAhead` ms before the shutdown's deadline (with `timeout` 0, never for the shutdown),
+   * always before anything is destroyed; its `reason` is a `RequestAbortedError` whose `kind` tells
+   * the three apart. The same request always gets the same signal; a request whose handler never
+   * asks costs nothing. Ask while the request is in flight: asked once its response has finished, it
+   * never aborts (on a connection busy with later requests, it may abort when that connection
+   * closes). Throws a `TypeError` for anything but a request this server received.
+   *
+   * @example
+   * const graceful = new GracefulServer(server, { timeout: 10_000, cancelAhead: 2000 });
+   * // in a handler:
+   * try { res.end(await fetch(upstream, { signal: graceful.abortSignal(req) }).then((r) => r.text())); }
+   * catch (error) { res.statusCode = 503; res.end(); } // aborted 2 s before the deadline: still answered
+   */
+  abortSignal(req: http.IncomingMessage | http2.Http2ServerRequest): AbortSignal {
+    return this.adapter.abortSignal(req);
+  }
+
+  /**
+   * Shuts down and waits for the shutdown to finish: `await using graceful = new GracefulServer(...)`.
+   * On an instance that is not serving it settles at once; during a shutdown it waits for that one.
+   *
+   * @example
+   * {
+   *   await using graceful = new GracefulServer(http.createServer(handler));
+   *   await graceful.listen(0);
+   * } // shut down and drained here
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.lifecycle.phase === 'stopped') return;
+    const finished = this.wait(); // asked before the shutdown starts, which may finish within the call
+    this.lifecycle.shutdown();
+    await finished;
+  }
 }
 
-/** `shutdown$`: every `next` asks for a shutdown; `complete` and `error` leave it open. */
-// eslint-disable-next-line rxjs-x/no-subclass -- the contract's shutdown$ is a Subject that complete() and error() must not close: only a subclass is both
-class ShutdownSubject extends Subject<unknown> {
-  constructor(private readonly trigger: () => void) {
-    super();
-  }
-
-  override next(value: unknown): void {
-    this.trigger();
-    super.next(value);
-  }
-
-  override error(): void {
-    // A failing source (a signal stream that errors) must not disable shutdowns for good.
-  }
-
-  override complete(): void {
-    // `take(1)` completes its subscriber: the next serve cycle must still be able to shut down.
-  }
-}
-
-function isObject(value: unknown): value is object {
-  return value !== null && typeof value === 'object';
-}
-
-function isScheduler(value: unknown): value is SchedulerLike {
-  return (
-    isObject(value) && typeof Reflect.get(value, 'now') === 'function' && typeof Reflect.get(value, 'schedule') === 'function'
-  );
-}
-
-function duration(value: unknown, name: string, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
-    throw new TypeError(
-      `rx-graceful: options.${name} must be a finite number of milliseconds from 0 to ${max}, got ${describeValue(value)}`,
-    );
-  }
-  return value;
-}
-
-function flag(value: unknown, name: string): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== 'boolean') {
-    throw new TypeError(`rx-graceful: options.${name} must be a boolean, got ${describeValue(value)}`);
-  }
-  return value;
+/**
+ * Ends `server`'s shutdown in progress now, as its deadline would: request signals abort, the
+ * survivors are destroyed and counted, and the result says `timedOut: true`. Outside a shutdown it
+ * does nothing. For a group's one deadline; not exported from the package root.
+ *
+ * @example
+ * timer(groupTimeout).subscribe(() => members.forEach(expireShutdown));
+ */
+export function expireShutdown(server: GracefulServer): void {
+  lifecycles.get(server)?.expire();
 }

@@ -1,7 +1,14 @@
 export { GracefulServer, DEFAULT_IDLE_LINGER } from './graceful-server';
 export type { GracefulOptions, WrappableServer } from './graceful-server';
-export { NotReadyError } from './errors';
+export { NotReadyError, RequestAbortedError } from './errors';
+export type { RequestAbortKind } from './errors';
+export { shutdownOn } from './shutdown-on';
+export type { ShutdownTarget } from './shutdown-on';
 export { fromSignals } from './signals';
 export type { ConnectionEvent } from './node/http-adapter';
 export type { ShutdownResult } from './core/lifecycle';
 export type { ConnState, ListenAddress, Phase, ServerState } from './core/state';
+export { GracefulGroup } from './group';
+export type { GroupOptions, GroupShutdownResult, GroupState, MemberResult } from './group';
+export { runCleanup } from './cleanup';
+export type { CleanupOptions, CleanupOutcome, CleanupStep } from './cleanup';

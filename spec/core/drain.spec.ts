@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { NEVER, Observable } from 'rxjs';
+import { NEVER, Observable, Subject } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
+  CancelReason,
   drain,
   DrainActions,
   DrainOptions,
@@ -240,6 +241,169 @@ describe('drain', () => {
   });
 });
 
+describe('drain: cancelling the work in flight (request signals)', () => {
+  let testScheduler: TestScheduler;
+  beforeEach(() => {
+    testScheduler = new TestScheduler((actual, expected) => {
+      expect(actual).to.deep.equal(expected);
+    });
+  });
+
+  const active = (id: number): TrackedConnection => ({ id, state: 'active', idleSince: 0 });
+
+  /**
+   * The drain of `open` with `cancel` recorded twice: on `cancels$` (the marble picture, frame by
+   * frame) and among the host's calls (its order against `destroy`).
+   */
+  function run(
+    open: TrackedConnection[],
+    o: Partial<DrainOptions>,
+    {
+      changes$ = NEVER,
+      force$ = NEVER,
+      expire$ = NEVER,
+    }: Partial<Record<'changes$' | 'force$' | 'expire$', Observable<never>>> = {},
+  ) {
+    const { scheduler, pending } = countingScheduler(testScheduler);
+    const host = fakeHost(changes$, open);
+    const cancels$ = new Subject<CancelReason>();
+    const actions: DrainActions = {
+      ...host,
+      cancel: (reason) => {
+        host.calls.push(`cancel ${reason}`);
+        cancels$.next(reason);
+      },
+    };
+    const options: DrainOptions = { timeout: 100, drainDelay: 0, idleLinger: 0, waitForHijacked: false, scheduler, ...o };
+    const result$ = drain({ connections: open, changes$: host.changes$, force$, expire$, options, actions });
+    return { result$, cancels$, calls: host.calls, pending };
+  }
+
+  it('cancels cancelAhead before the deadline, and destroys at the deadline', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      const { result$, cancels$, calls } = run([active(1)], { timeout: 100, cancelAhead: 30 });
+      expectObservable(cancels$).toBe('70ms c', { c: 'deadline' });
+      expectObservable(result$).toBe('100ms (r|)', { r: report(100, { outcome: 'deadline', killed: 1 }) });
+      flush();
+      expect(calls).to.deep.equal(['stopAccepting', 'cancel deadline', 'destroy 1']);
+    });
+  });
+
+  it('counts the deadline, and so the moment to cancel, from the end of drainDelay', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const { result$, cancels$ } = run([active(1)], { timeout: 100, cancelAhead: 30, drainDelay: 50 });
+      expectObservable(cancels$).toBe('120ms c', { c: 'deadline' });
+      expectObservable(result$).toBe('150ms (r|)', { r: report(150, { outcome: 'deadline', killed: 1 }) });
+    });
+  });
+
+  for (const cancelAhead of [100, 250]) {
+    it(`cancels as the drain begins when cancelAhead (${cancelAhead}) is at least the timeout (100)`, () => {
+      testScheduler.run(({ expectObservable }) => {
+        const { result$, cancels$ } = run([active(1)], { timeout: 100, cancelAhead });
+        expectObservable(cancels$).toBe('c', { c: 'deadline' });
+        expectObservable(result$).toBe('100ms (r|)', { r: report(100, { outcome: 'deadline', killed: 1 }) });
+      });
+    });
+  }
+
+  it('cancels as the drain begins, at the end of drainDelay, when cancelAhead is at least the timeout', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const { result$, cancels$ } = run([active(1)], { timeout: 100, cancelAhead: 100, drainDelay: 50 });
+      expectObservable(cancels$).toBe('50ms c', { c: 'deadline' });
+      expectObservable(result$).toBe('150ms (r|)', { r: report(150, { outcome: 'deadline', killed: 1 }) });
+    });
+  });
+
+  it('with cancelAhead 0, cancels at the deadline itself, just before destroying', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      const { result$, cancels$, calls } = run([active(1), active(2)], { timeout: 100, cancelAhead: 0 });
+      expectObservable(cancels$).toBe('100ms c', { c: 'deadline' });
+      expectObservable(result$).toBe('100ms (r|)', { r: report(100, { outcome: 'deadline', killed: 2 }) });
+      flush();
+      expect(calls).to.deep.equal(['stopAccepting', 'cancel deadline', 'destroy 1,2']);
+    });
+  });
+
+  it('with timeout 0, never cancels for time, whatever cancelAhead says', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const changes$ = hot<never>('10s a', { a: change(1, 'closed', 'active') as never });
+      const { result$, cancels$ } = run([active(1)], { timeout: 0, cancelAhead: 5000 }, { changes$ });
+      expectObservable(cancels$).toBe('');
+      expectObservable(result$).toBe('10s (r|)', { r: report(10000, { drained: 1 }) });
+    });
+  });
+
+  it('with timeout 0, cancels on force(), before destroying', () => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
+      const force$ = hot<never>('40ms f');
+      const { result$, cancels$, calls } = run([active(1)], { timeout: 0 }, { force$ });
+      expectObservable(cancels$).toBe('40ms c', { c: 'forced' });
+      expectObservable(result$).toBe('40ms (r|)', { r: report(40, { outcome: 'forced', killed: 1 }) });
+      flush();
+      expect(calls).to.deep.equal(['stopAccepting', 'cancel forced', 'destroy 1']);
+    });
+  });
+
+  it('cancels as forced when force() comes before the moment to cancel, during drainDelay too', () => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
+      const force$ = hot<never>('20ms f');
+      const { result$, cancels$, calls, pending } = run(
+        [active(1)],
+        { timeout: 100, cancelAhead: 30, drainDelay: 50 },
+        { force$ },
+      );
+      expectObservable(cancels$).toBe('20ms c', { c: 'forced' });
+      expectObservable(result$).toBe('20ms (r|)', { r: report(20, { outcome: 'forced', killed: 1 }) });
+      flush();
+      expect(calls).to.deep.equal(['cancel forced', 'stopAccepting', 'destroy 1']);
+      expect(pending(), 'every timer of the drain unsubscribed').to.equal(0);
+    });
+  });
+
+  it('cancels once: force() after the moment to cancel destroys without cancelling again', () => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
+      const force$ = hot<never>('80ms f');
+      const { result$, cancels$, calls } = run([active(1)], { timeout: 100, cancelAhead: 30 }, { force$ });
+      expectObservable(cancels$).toBe('70ms c', { c: 'deadline' });
+      expectObservable(result$).toBe('80ms (r|)', { r: report(80, { outcome: 'forced', killed: 1 }) });
+      flush();
+      expect(calls).to.deep.equal(['stopAccepting', 'cancel deadline', 'destroy 1']);
+    });
+  });
+
+  it('does not cancel when the drain ends on the last close before the moment to cancel, and leaves no timer', () => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
+      const changes$ = hot<never>('50ms a', { a: change(1, 'closed', 'active') as never });
+      const { result$, cancels$, pending } = run([active(1)], { timeout: 100, cancelAhead: 30 }, { changes$ });
+      expectObservable(cancels$).toBe('');
+      expectObservable(result$).toBe('50ms (r|)', { r: report(50, { drained: 1 }) });
+      flush();
+      expect(pending()).to.equal(0);
+    });
+  });
+
+  it('ends as the deadline does on expire$: cancels, destroys, and reports timedOut', () => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
+      const expire$ = hot<never>('30ms e');
+      const { result$, cancels$, calls } = run([active(1)], { timeout: 100, cancelAhead: 30 }, { expire$ });
+      expectObservable(cancels$).toBe('30ms c', { c: 'deadline' });
+      expectObservable(result$).toBe('30ms (r|)', { r: report(30, { outcome: 'deadline', killed: 1 }) });
+      flush();
+      expect(calls).to.deep.equal(['stopAccepting', 'cancel deadline', 'destroy 1']);
+    });
+  });
+
+  it('ends as the deadline does on expire$ with timeout 0 as well', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const expire$ = hot<never>('30ms e');
+      const { result$, cancels$ } = run([active(1)], { timeout: 0 }, { expire$ });
+      expectObservable(cancels$).toBe('30ms c', { c: 'deadline' });
+      expectObservable(result$).toBe('30ms (r|)', { r: report(30, { outcome: 'deadline', killed: 1 }) });
+    });
+  });
+});
+
 describe('step (the drain decisions, no effect)', () => {
   const open: TrackedConnection[] = [
     { id: 1, state: 'idle', idleSince: 0 },
@@ -267,6 +431,20 @@ describe('step (the drain decisions, no effect)', () => {
     expect(step(books, { type: 'lingerOver', at: 60 }, 59)).to.deep.equal([{ type: 'closeIdle', ids: [1, 3] }]);
   });
 
+  it('cancels the work in flight as the drain begins when cancelAhead reaches back to it, and only once', () => {
+    const books = openBooks(open, { idleLinger: 0, waitForHijacked: false, timeout: 100, cancelAhead: 100 });
+    expect(step(books, { type: 'begin' }, 0)).to.deep.include({ type: 'cancel', reason: 'deadline' });
+    const [cancel] = step(books, { type: 'end', outcome: 'forced' }, 50);
+    expect(cancel, 'no second cancel at the end').to.deep.include({ type: 'finish' });
+  });
+
+  it('cancels the work in flight when the moment to cancel comes, and not at the drain begin before it', () => {
+    const books = openBooks(open, { idleLinger: 50, waitForHijacked: false, timeout: 100, cancelAhead: 30 });
+    expect(step(books, { type: 'begin' }, 0)).to.deep.equal([{ type: 'stopAccepting' }]);
+    expect(step(books, { type: 'cancelDue' }, 70)).to.deep.equal([{ type: 'cancel', reason: 'deadline' }]);
+    expect(step(books, { type: 'cancelDue' }, 71)).to.deep.equal([]);
+  });
+
   it('finishes as drained only once the listener is closed and the books are empty', () => {
     const books = openBooks([{ id: 1, state: 'active', idleSince: 0 }], { idleLinger: 0, waitForHijacked: false });
     step(books, { type: 'begin' }, 0);
@@ -277,10 +455,11 @@ describe('step (the drain decisions, no effect)', () => {
     expect(step(books, { type: 'end', outcome: 'deadline' }, 7), 'nothing after the end').to.deep.equal([]);
   });
 
-  it('at the deadline, hands idle connections to close now and survivors to destroy, and settles the counts', () => {
+  it('at the deadline, cancels the work in flight, then hands idle connections to close now and survivors to destroy, and settles the counts', () => {
     const books = openBooks(open, { idleLinger: 1000, waitForHijacked: false });
     step(books, { type: 'begin' }, 0);
-    const [command] = step(books, { type: 'end', outcome: 'deadline' }, 100);
+    const [cancel, command] = step(books, { type: 'end', outcome: 'deadline' }, 100);
+    expect(cancel).to.deep.equal({ type: 'cancel', reason: 'deadline' });
     if (command?.type !== 'finish') throw new Error(`expected a finish, got ${JSON.stringify(command)}`);
     expect(command.finish).to.deep.include({
       survivors: [2],

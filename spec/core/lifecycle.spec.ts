@@ -192,6 +192,59 @@ describe('Lifecycle', () => {
     });
   });
 
+  it('expire() ends the shutdown as its deadline would: cancels, then destroys, and reports timedOut', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      const host = fakeHost(NEVER, [{ id: 1, state: 'active', idleSince: 0 }]);
+      const cycle = lifecycle(Object.assign(host, { cancel: (reason: string) => host.calls.push(`cancel ${reason}`) }), {
+        timeout: 1000,
+        cancelAhead: 100,
+      });
+      cycle.serving('pipe');
+      at(0, () => cycle.shutdown());
+      at(30, () => cycle.expire());
+      expectObservable(cycle.done$).toBe('30ms r', { r: result({ killed: 1, timedOut: true, durationMs: 30 }) });
+      flush();
+      expect(host.calls).to.deep.equal(['beginShutdown', 'stopAccepting', 'cancel deadline', 'destroy 1', 'endShutdown']);
+    });
+  });
+
+  it('expire() outside a shutdown does nothing, and the next shutdown runs to its own deadline', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const host = fakeHost(NEVER, [{ id: 1, state: 'active', idleSince: 0 }]);
+      const cycle = lifecycle(host);
+      cycle.expire();
+      cycle.serving('pipe');
+      cycle.expire();
+      at(10, () => cycle.shutdown());
+      expectObservable(cycle.done$).toBe('110ms r', { r: result({ killed: 1, timedOut: true, durationMs: 100 }) });
+    });
+  });
+
+  it('counts a force() made while the shutdown is being set up (by a ready$ subscriber)', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const host = fakeHost(NEVER, [{ id: 1, state: 'active', idleSince: 0 }]);
+      const cycle = lifecycle(host);
+      const forcing = cycle.ready$.subscribe((ready) => {
+        if (!ready && cycle.phase === 'draining') cycle.force();
+      });
+      cycle.serving('pipe');
+      at(5, () => cycle.shutdown());
+      expectObservable(cycle.done$).toBe('5ms r', { r: result({ killed: 1, forced: true }) });
+      at(6, () => forcing.unsubscribe());
+    });
+  });
+
+  it('emits serving$ at the start of each cycle, once phase and ready$ say serving', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const cycle = lifecycle(fakeHost(NEVER));
+      at(5, () => cycle.serving('pipe'));
+      at(10, () => cycle.shutdown());
+      at(20, () => cycle.serving('pipe'));
+      const watched$ = cycle.serving$.pipe(map(() => `${cycle.phase} ${String(cycle.ready)}`));
+      expectObservable(watched$).toBe('5ms s 14ms s', { s: 'serving true' });
+    });
+  });
+
   it('turns ready$ false by the time shutdown() returns', () => {
     const cycle = lifecycle(fakeHost(NEVER));
     const ready: boolean[] = [];

@@ -11,7 +11,8 @@ type Step =
   | { at: number; kind: 'change'; id: number; to: ConnState }
   | { at: number; kind: 'connect' }
   | { at: number; kind: 'shutdown' }
-  | { at: number; kind: 'force' };
+  | { at: number; kind: 'force' }
+  | { at: number; kind: 'expire' };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   {
@@ -26,12 +27,14 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ at: fc.integer({ min: 0, max: 300 }), kind: fc.constant('connect' as const) }) },
   { weight: 1, arbitrary: fc.record({ at: fc.integer({ min: 0, max: 300 }), kind: fc.constant('shutdown' as const) }) },
   { weight: 1, arbitrary: fc.record({ at: fc.integer({ min: 0, max: 300 }), kind: fc.constant('force' as const) }) },
+  { weight: 1, arbitrary: fc.record({ at: fc.integer({ min: 0, max: 300 }), kind: fc.constant('expire' as const) }) },
 );
 
 const scenario = fc.record({
   timeout: fc.constantFrom(0, 30, 100),
   idleLinger: fc.constantFrom(0, 10),
   drainDelay: fc.constantFrom(0, 20),
+  cancelAhead: fc.constantFrom(0, 10, 30, 200),
   waitForHijacked: fc.boolean(),
   cycles: fc.integer({ min: 1, max: 2 }),
   initial: fc.array(fc.constantFrom<ConnState>('new', 'idle', 'active', 'hijacked'), { maxLength: 5 }),
@@ -78,6 +81,7 @@ describe('the core against a reference model (fast-check)', () => {
           });
           for (const id of ids) setState(id, 'closed');
         };
+        const cancels: Array<{ frame: number; seq: number; reason: 'deadline' | 'forced' }> = [];
         let nextId = 0;
         const cycle = new Lifecycle(
           {
@@ -97,12 +101,14 @@ describe('the core against a reference model (fast-check)', () => {
             destroy: (ids) => {
               closeAndRecord('destroy', ids);
             },
+            cancel: (reason) => cancels.push({ frame: testScheduler.now(), seq: ++seq, reason }),
           },
           {
             timeout: s.timeout,
             idleLinger: s.idleLinger,
             drainDelay: s.drainDelay,
             waitForHijacked: s.waitForHijacked,
+            cancelAhead: s.cancelAhead,
             scheduler,
           },
         );
@@ -134,6 +140,7 @@ describe('the core against a reference model (fast-check)', () => {
               () => {
                 if (st.kind === 'shutdown') shutdown(k);
                 else if (st.kind === 'force') cycle.force();
+                else if (st.kind === 'expire') cycle.expire();
                 else if (st.kind === 'connect') {
                   if (cycle.phase === 'serving') setState(++nextId, 'new');
                 } else {
@@ -197,7 +204,10 @@ describe('the core against a reference model (fast-check)', () => {
             'stopped after done$',
           ).to.deep.equal([]);
           expect(result.killed + result.closedIdle + result.drained).to.be.at.least(0);
-          if (result.timedOut) expect(s.timeout).to.be.above(0);
+          if (result.timedOut) {
+            const expired = s.steps.some((x) => x.kind === 'expire');
+            expect(s.timeout > 0 || expired, 'timed out by a deadline, or by expire()').to.equal(true);
+          }
         }
         expect(pending(), 'no scheduled action left').to.equal(0);
         watching.unsubscribe();
@@ -225,15 +235,35 @@ describe('the core against a reference model (fast-check)', () => {
             if (worked) drained++;
             else closedIdle++;
           }
-          const forcedInDelay = s.steps.some((x) => {
+          const endedInDelay = s.steps.some((x) => {
             const frame = k * cycleLength + 1 + x.at;
-            return x.kind === 'force' && frame >= start.frame && frame < start.frame + s.drainDelay;
+            return (x.kind === 'force' || x.kind === 'expire') && frame >= start.frame && frame < start.frame + s.drainDelay;
           });
-          if (!forcedInDelay) {
+          if (!endedInDelay) {
             const early = calls.filter((c) => c.seq > start.seq && c.frame < start.frame + s.drainDelay);
             expect(early, `cycle ${k}: nothing closed during the delay`).to.deep.equal([]);
           }
           expect(done.result, `cycle ${k}: the counts of the model`).to.include({ killed: killedIds.size, closedIdle, drained });
+
+          // The work in flight is cancelled at most once a shutdown: always when the deadline, expire()
+          // or force() ends it, before anything is destroyed; otherwise only at the moment to cancel.
+          const cancelled = cancels.filter((c) => c.seq > start.seq && c.seq < done.seq);
+          expect(cancelled.length, `cycle ${k}: at most one cancel`).to.be.at.most(1);
+          const [cancel] = cancelled;
+          const firstDestroy = calls.find((c) => c.kind === 'destroy' && c.seq > start.seq && c.seq < done.seq);
+          if (done.result.timedOut || done.result.forced) {
+            expect(cancel, `cycle ${k}: cancelled before the end`).not.to.equal(undefined);
+            if (firstDestroy !== undefined) expect(cancel?.seq).to.be.below(firstDestroy.seq);
+          }
+          if (cancel?.reason === 'forced') expect(done.result.forced).to.equal(true);
+          if (cancel !== undefined && !done.result.timedOut && !done.result.forced) {
+            const moment = start.frame + s.drainDelay + Math.max(0, s.timeout - s.cancelAhead);
+            expect(s.timeout, `cycle ${k}: a cancel for time needs a deadline`).to.be.above(0);
+            expect(cancel, `cycle ${k}: cancelled at the moment to cancel`).to.deep.include({
+              reason: 'deadline',
+              frame: moment,
+            });
+          }
         }
       }),
       { numRuns: 1000, seed },

@@ -39,8 +39,16 @@ export interface DrainOptions {
   readonly idleLinger: number;
   /** Hijacked connections hold the drain, and are destroyed and counted at the deadline. */
   readonly waitForHijacked: boolean;
+  /**
+   * Request signals are cancelled this long before the deadline (the drain's begin at the latest);
+   * 0 or absent: at the deadline itself. With no deadline (`timeout` 0), only `force()` cancels them.
+   */
+  readonly cancelAhead?: number;
   readonly scheduler: SchedulerLike;
 }
+
+/** Why the drain cancels the work in flight: the deadline is near (or has come), or `force()` was called. */
+export type CancelReason = 'deadline' | 'forced';
 
 /** The result of one finished shutdown. Durations are in milliseconds of the scheduler's clock. */
 export interface ShutdownResult {
@@ -82,6 +90,12 @@ export interface DrainActions {
   closeIdleNow(ids: readonly number[]): readonly number[];
   /** Destroy these survivors at once. */
   destroy(ids: readonly number[]): void;
+  /**
+   * Abort the work in flight (request signals) for `reason`: `cancelAhead` before the deadline, or
+   * when the deadline or `force()` ends the shutdown, before anything is destroyed. At most once a
+   * shutdown. A host that hands out no request signals leaves it out.
+   */
+  cancel?(reason: CancelReason): void;
 }
 
 /** One shutdown, as `drain()` needs it. */
@@ -92,6 +106,8 @@ export interface DrainInput {
   readonly changes$: Observable<ConnectionChange>;
   /** Its first value ends the shutdown now (`force()`). */
   readonly force$: Observable<unknown>;
+  /** Its first value ends the shutdown now as the deadline does (`timedOut`); default: never. */
+  readonly expire$?: Observable<unknown>;
   readonly options: DrainOptions;
   /**
    * Scheduler time at which the shutdown was asked for (default: when the drain is subscribed).
@@ -115,12 +131,15 @@ export type DrainEvent =
   | { readonly type: 'refused'; readonly ids: readonly number[] }
   /** The linger end scheduled for scheduler time `at` has come (the clock may read a little less). */
   | { readonly type: 'lingerOver'; readonly at: number }
+  /** `cancelAhead` before the deadline: the work in flight is to be cancelled. */
+  | { readonly type: 'cancelDue' }
   | { readonly type: 'end'; readonly outcome: 'deadline' | 'forced' };
 
 /** What the books ask the edge to carry out. */
 export type DrainCommand =
   | { readonly type: 'stopAccepting' }
   | { readonly type: 'closeIdle'; readonly ids: readonly number[] }
+  | { readonly type: 'cancel'; readonly reason: CancelReason }
   | { readonly type: 'finish'; readonly finish: Finish };
 
 /**
@@ -156,6 +175,10 @@ interface Entry {
 export interface Books {
   readonly idleLinger: number;
   readonly waitForHijacked: boolean;
+  /** `cancelAhead` reaches back to the drain's begin (or before): the work in flight is cancelled as it begins. */
+  readonly cancelOnBegin: boolean;
+  /** The work in flight has been cancelled (once a shutdown). */
+  cancelled: boolean;
   readonly entries: Map<number, Entry>;
   /** Hijacked connections still open (the drain waits for them only with `waitForHijacked`). */
   readonly hijacked: Set<number>;
@@ -174,11 +197,14 @@ export interface Books {
 /** Opens the books of a shutdown on the connections open when it was asked for. */
 export function openBooks(
   connections: Iterable<TrackedConnection>,
-  options: Pick<DrainOptions, 'idleLinger' | 'waitForHijacked'>,
+  options: Pick<DrainOptions, 'idleLinger' | 'waitForHijacked'> & Partial<Pick<DrainOptions, 'timeout' | 'cancelAhead'>>,
 ): Books {
+  const { timeout = 0, cancelAhead = 0 } = options;
   const books: Books = {
     idleLinger: options.idleLinger,
     waitForHijacked: options.waitForHijacked,
+    cancelOnBegin: timeout > 0 && cancelAhead >= timeout,
+    cancelled: false,
     entries: new Map(),
     hijacked: new Set(),
     hijackedAtDrain: 0,
@@ -213,6 +239,7 @@ export function step(books: Books, event: DrainEvent, now: number): DrainCommand
       books.draining = true;
       books.drainBeganAt = now;
       books.hijackedAtDrain = books.hijacked.size;
+      if (books.cancelOnBegin) cancel(books, 'deadline', commands);
       closeLingered(books, now, commands);
       commands.push({ type: 'stopAccepting' });
       break;
@@ -232,7 +259,12 @@ export function step(books: Books, event: DrainEvent, now: number): DrainCommand
       // A timer may fire while the scheduler's clock still reads a millisecond short of it.
       closeLingered(books, Math.max(now, event.at), commands);
       break;
+    case 'cancelDue':
+      cancel(books, 'deadline', commands);
+      break;
     case 'end':
+      // The handlers hear of it before anything is destroyed under them.
+      cancel(books, event.outcome, commands);
       commands.push(finish(books, event.outcome));
       return commands;
   }
@@ -261,9 +293,11 @@ export function settle(finished: Finish, refused: ReadonlySet<number>, durationM
 
 /**
  * One shutdown: an optional pre-drain delay, then the drain, `race(allClosed, timer(timeout),
- * force$)`, after which the survivors are destroyed and counted. Every event (a connection
- * change, the delay's end, the listener closed, a refusal, the linger's end, the deadline, force)
- * goes through `step` in one `scan`; the commands it returns are carried out in one `tap`. The
+ * force$)`, after which the survivors are destroyed and counted. The work in flight is cancelled
+ * (`actions.cancel`) `cancelAhead` before the deadline, or when the deadline or `force$` ends the
+ * drain, before anything is destroyed. Every event (a connection change, the delay's end, the
+ * listener closed, a refusal, the linger's end, the cancel moment, the deadline, force) goes
+ * through `step` in one `scan`; the commands it returns are carried out in one `tap`. The
  * linger is a stream: the books' next linger end, switched to a timer. The drain ends on the last
  * close itself, never on a poll, and with no connection as soon as the listener is closed. Emits
  * one `ShutdownResult`, then completes.
@@ -273,19 +307,35 @@ export function settle(finished: Finish, refused: ReadonlySet<number>, durationM
  *   options: { timeout: 10_000, drainDelay: 0, idleLinger: 1000, waitForHijacked: false, scheduler: asyncScheduler } })
  *   .subscribe((result) => console.log(result.killed));
  */
-export function drain({ connections, changes$, force$, options, startedAt, actions }: DrainInput): Observable<ShutdownResult> {
+export function drain({
+  connections,
+  changes$,
+  force$,
+  expire$ = NEVER,
+  options,
+  startedAt,
+  actions,
+}: DrainInput): Observable<ShutdownResult> {
   return defer(() => {
-    const { scheduler } = options;
+    const { scheduler, timeout, cancelAhead = 0 } = options;
     const startAt = startedAt ?? scheduler.now();
     const delayEndsAt = startAt + options.drainDelay;
+    const deadlineAt = delayEndsAt + timeout;
     const at = (time: number): Observable<0> => defer(() => timer(Math.max(0, time - scheduler.now()), scheduler));
     const books = openBooks(connections, options);
     /** What the Node side reports back: the listener closed, connections it refused to close. */
     const reports = new Subject<DrainEvent>();
     const lingerAt = new BehaviorSubject(Infinity);
 
-    const deadline$: Observable<DrainEvent> =
-      options.timeout > 0 ? at(delayEndsAt + options.timeout).pipe(map(() => ({ type: 'end', outcome: 'deadline' }))) : NEVER;
+    const deadline$: Observable<DrainEvent> = merge(timeout > 0 ? at(deadlineAt) : NEVER, expire$.pipe(take(1))).pipe(
+      map(() => ({ type: 'end', outcome: 'deadline' })),
+    );
+    // Only a moment strictly between the drain's begin and the deadline needs a timer of its own:
+    // the books cancel at the begin, or at the end, themselves.
+    const cancelDue$: Observable<DrainEvent> =
+      timeout > 0 && cancelAhead > 0 && cancelAhead < timeout
+        ? at(deadlineAt - cancelAhead).pipe(map(() => ({ type: 'cancelDue' })))
+        : NEVER;
     const forced$: Observable<DrainEvent> = force$.pipe(
       take(1),
       map(() => ({ type: 'end', outcome: 'forced' })),
@@ -308,6 +358,9 @@ export function drain({ connections, changes$, force$, options, startedAt, actio
         case 'closeIdle':
           actions.closeIdle(command.ids, (ids) => reports.next({ type: 'refused', ids }));
           break;
+        case 'cancel':
+          actions.cancel?.(command.reason);
+          break;
         case 'finish': {
           const { finish: last } = command;
           if (last.stopAccepting) actions.stopAccepting(() => undefined);
@@ -322,7 +375,7 @@ export function drain({ connections, changes$, force$, options, startedAt, actio
 
     // The books open first (changes), the deadline's timer is set before anything is closed, and
     // the drain begins last; the Node side's reports and the linger come back through subjects.
-    return merge(connectionChanges$, reports, lingerOver$, deadline$, forced$, begin$).pipe(
+    return merge(connectionChanges$, reports, lingerOver$, deadline$, cancelDue$, forced$, begin$).pipe(
       scan(
         (state: Decision, event: DrainEvent): Decision => ({
           books: state.books,
@@ -451,6 +504,13 @@ function finish(books: Books, outcome: DrainOutcome): DrainCommand {
       hijacked: books.hijackedAtDrain,
     },
   };
+}
+
+/** Asks the Node side to cancel the work in flight, once a shutdown. */
+function cancel(books: Books, reason: CancelReason, commands: DrainCommand[]): void {
+  if (books.cancelled) return;
+  books.cancelled = true;
+  commands.push({ type: 'cancel', reason });
 }
 
 function countClosed(books: Books, entry: Entry): void {

@@ -16,6 +16,9 @@ import { drain, DrainActions, DrainOptions, ShutdownResult, TrackedConnection } 
 export type { DrainOptions, ShutdownResult } from './drain';
 import { ConnectionChange, foldState, initialState, LifecycleChange, ListenAddress, Phase, ServerState } from './state';
 
+/** A shutdown asked to end before its time: by `force()`, or as its deadline would (`expire()`). */
+type EndRequest = 'force' | 'expire';
+
 /** What the Node side provides to the lifecycle and carries out for it. */
 export interface LifecycleHost<C extends ConnectionChange = ConnectionChange> extends DrainActions {
   /** Every change of every connection; hot. */
@@ -48,11 +51,18 @@ export class Lifecycle {
   readonly ready$: Observable<boolean>;
   /** The lifecycle alone (phase, accepting, killed, address), without connection counts; replays. */
   readonly lifecycle$: Observable<LifecycleChange>;
+  /** Emits each time a serving cycle starts, once its state (phase, `ready$`) is set; hot. */
+  readonly serving$: Observable<void>;
 
   private readonly current = new BehaviorSubject<LifecycleChange>({ phase: 'stopped', accepting: false, killed: 0 });
   private readonly readiness = new BehaviorSubject<boolean>(false);
   private readonly results = new Subject<ShutdownResult>();
-  private forced: BehaviorSubject<boolean> | undefined;
+  private readonly cycles = new Subject<void>();
+  /**
+   * How the running shutdown is asked to end before its time (`force()`, `expire()`); `undefined`
+   * outside a shutdown. It replays, so that a call made while the shutdown is being set up counts.
+   */
+  private ending: BehaviorSubject<EndRequest | undefined> | undefined;
   /** The running drain's subscription (it leaves this one when it completes). */
   private readonly drains = new Subscription();
   private last: ShutdownResult | undefined;
@@ -63,6 +73,7 @@ export class Lifecycle {
   ) {
     this.lifecycle$ = this.current.asObservable();
     this.done$ = this.results.asObservable();
+    this.serving$ = this.cycles.asObservable();
     this.ready$ = this.readiness.pipe(distinctUntilChanged());
     this.state$ = defer(() => {
       let seed = foldState(initialState, this.current.value);
@@ -76,7 +87,7 @@ export class Lifecycle {
    * shows `serving` (with no pre-drain delay, `state$` shows `draining` once the listener is closed).
    */
   get phase(): Phase {
-    return this.forced !== undefined ? 'draining' : this.current.value.phase;
+    return this.ending !== undefined ? 'draining' : this.current.value.phase;
   }
 
   /** The current value of `ready$`. */
@@ -93,6 +104,7 @@ export class Lifecycle {
   serving(address: ListenAddress | undefined): void {
     this.current.next({ phase: 'serving', accepting: true, killed: 0, address });
     this.readiness.next(true);
+    this.cycles.next();
   }
 
   /**
@@ -103,9 +115,8 @@ export class Lifecycle {
     if (this.phase !== 'serving') return false;
     const { scheduler, drainDelay } = this.options;
     const startedAt = scheduler.now();
-    const forced = new BehaviorSubject(false);
-    const force$ = forced.pipe(filter(Boolean));
-    this.forced = forced;
+    const ending = new BehaviorSubject<EndRequest | undefined>(undefined);
+    this.ending = ending;
     this.readiness.next(false);
     this.host.beginShutdown();
     // With a delay the server keeps accepting; without one, `state$` shows the drain once the
@@ -115,19 +126,21 @@ export class Lifecycle {
     const drain$ = drain({
       connections: this.host.connections(),
       changes$: this.host.changes$,
-      force$,
+      force$: ending.pipe(filter((request) => request === 'force')),
+      expire$: ending.pipe(filter((request) => request === 'expire')),
       options: this.options,
       startedAt,
       actions: {
         stopAccepting: (closed) =>
           this.host.stopAccepting(() => {
-            if (this.forced !== forced) return; // this shutdown has already ended
+            if (this.ending !== ending) return; // this shutdown has already ended
             this.enter({ phase: 'draining', accepting: false });
             closed();
           }),
         closeIdle: (ids, refused) => this.host.closeIdle(ids, refused),
         closeIdleNow: (ids) => this.host.closeIdleNow(ids),
         destroy: (ids) => this.host.destroy(ids),
+        cancel: (reason) => this.host.cancel?.(reason),
       },
     });
     // The drain emits one result and completes; until then its subscription is the lifecycle's.
@@ -146,11 +159,20 @@ export class Lifecycle {
 
   /** Ends the current shutdown now (the delay and the drain); outside a shutdown, does nothing. */
   force(): void {
-    this.forced?.next(true);
+    this.ending?.next('force');
+  }
+
+  /**
+   * Ends the current shutdown now as its deadline would: the work in flight is cancelled, the
+   * survivors are destroyed and counted, and the result says `timedOut` (not `forced`). Outside a
+   * shutdown, does nothing. A group's one deadline ends its members this way.
+   */
+  expire(): void {
+    this.ending?.next('expire');
   }
 
   private finish(result: ShutdownResult): void {
-    this.forced = undefined;
+    this.ending = undefined;
     this.last = result;
     this.host.endShutdown();
     // Forced before the listener closed: `state$` still goes through `draining`.

@@ -5,7 +5,7 @@ import type { Http2ServerRequest, Http2Session, Http2Stream } from 'node:http2';
 import { Server as NetServer, Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import type { Observable, SchedulerLike } from 'rxjs';
-import type { TrackedConnection } from '../core/drain';
+import type { CancelReason, TrackedConnection } from '../core/drain';
 import type { LifecycleHost } from '../core/lifecycle';
 import type { ConnState } from '../core/state';
 import { ConnectionEvent, ConnectionRegistry, Http1Connection } from './connection-registry';
@@ -14,6 +14,7 @@ import { Http1Connections } from './http1';
 import { Http2Sessions } from './http2-sessions';
 import { Delivery, EmitInterceptor, interceptEmit } from './intercept';
 import { isHttp2Request, isHttp2Server, stopListening } from './node-internals';
+import { RequestSignals, SignalRequest } from './request-signals';
 import { TlsHandoff } from './tls-handoff';
 
 export type { ConnectionEvent } from './connection-registry';
@@ -40,6 +41,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   private readonly http1: Http1Connections;
   private readonly handoff: TlsHandoff;
   private readonly http2: Http2Sessions;
+  private readonly signals: RequestSignals;
   /** HTTPS, or HTTP/2 over TLS: a connection begins with a TLS handshake. */
   private readonly tls: boolean;
   private readonly h2: boolean;
@@ -63,9 +65,11 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
     this.h2 = isHttp2Server(server);
     this.registry = new ConnectionRegistry(scheduler, onConnState, (c) => {
       this.handoff.forget(c);
+      this.signals.connectionClosed(c);
     });
     this.changes$ = this.registry.changes$;
-    this.http1 = new Http1Connections(this.registry, this.tls);
+    this.signals = new RequestSignals(this.registry);
+    this.http1 = new Http1Connections(this.registry, this.tls, this.signals);
     this.handoff = new TlsHandoff(this.registry);
     this.http2 = new Http2Sessions(this.registry);
     this.restore = interceptEmit(server, this);
@@ -151,6 +155,17 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
     this.releaseHold?.();
     this.releaseHold = undefined;
     this.registry.endShutdown();
+    this.signals.endShutdown();
+  }
+
+  /** The signal of `req`, made when its handler first asks (request-signals.ts). */
+  abortSignal(req: SignalRequest): AbortSignal {
+    return this.signals.signalFor(req);
+  }
+
+  /** Aborts the signals of the requests in flight, before anything is destroyed under them. */
+  cancel(reason: CancelReason): void {
+    this.signals.cancel(reason);
   }
 
   /**

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ConnectionRegistry, Http1Connection } from './connection-registry';
 import { announcedClose, disableKeepAlive, restoreKeepAlive, socketOfClosedResponse } from './node-internals';
+import type { RequestSignals } from './request-signals';
 
 /**
  * HTTP/1 on its connections: a connection is active while a request handed to the application has
@@ -19,6 +20,8 @@ export class Http1Connections {
     private readonly registry: ConnectionRegistry,
     /** The connections are TLS sockets, which want their close_notify from `end()`. */
     private readonly tls: boolean,
+    /** The signals handlers asked for: each learns when its response closes. */
+    private readonly signals: RequestSignals,
   ) {
     const closed = (res: ServerResponse): void => {
       this.responseClosed(res);
@@ -94,6 +97,7 @@ export class Http1Connections {
   }
 
   private responseClosed(res: ServerResponse): void {
+    this.signals.responseClosed(res);
     const c = this.registry.get(socketOfClosedResponse(res));
     if (c?.protocol !== 'http1') return;
     c.pending--;
