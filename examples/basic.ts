@@ -1,6 +1,6 @@
 // The seed example: serve, shut down after one second, wait for the drain, print OK.
 import * as http from 'node:http';
-import { GracefulServer } from '../src';
+import { GracefulServer } from 'rx-graceful';
 
 const server = http.createServer((_request, response) => response.end('hello\n'));
 const graceful = new GracefulServer(server, { timeout: 5000 });

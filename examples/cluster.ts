@@ -8,8 +8,8 @@
 // (Ctrl-C in a terminal signals every process of the group at once: use kill -TERM instead.)
 import cluster, { type Worker } from 'node:cluster';
 import * as http from 'node:http';
-import { concatMap, filter, firstValueFrom, fromEvent, map, race, take, takeUntil, tap } from 'rxjs';
-import { fromSignals, GracefulServer } from '../src';
+import { concatMap, filter, firstValueFrom, fromEvent, map, race, takeUntil, tap } from 'rxjs';
+import { fromSignals, GracefulServer } from 'rx-graceful';
 
 const port = Number(process.env.PORT ?? 3000);
 const workerCount = Number(process.argv[2] ?? process.env.WORKERS ?? 2);
@@ -102,16 +102,16 @@ async function worker(): Promise<void> {
     setTimeout(() => response.end(`hello from worker ${process.pid}\n`), Math.random() * 20);
   });
   const graceful = new GracefulServer(server, { drainDelay, timeout });
-  await graceful.listen({ port, host: '127.0.0.1' });
-  console.log(`worker ${process.pid}: listening on 127.0.0.1:${port}`);
+  const address = await graceful.listen({ port, host: '127.0.0.1' });
+  console.log(`worker ${process.pid}: listening on http://127.0.0.1:${typeof address === 'string' ? address : address.port}`);
+  // The primary's 'shutdown' message drains this worker (a second one would force the drain).
   // Node emits 'message' with (message, handle): keep the message.
-  fromEvent(process, 'message', (message: unknown) => message)
-    .pipe(
+  graceful.shutdownOn(
+    fromEvent(process, 'message', (message: unknown) => message).pipe(
       filter((message) => message === 'shutdown'),
       tap(() => console.log(`worker ${process.pid}: draining`)),
-      take(1),
-    )
-    .subscribe(graceful.shutdown$);
+    ),
+  );
   const result = await graceful.wait();
   console.log(`worker ${process.pid}: drained ${JSON.stringify(result)}`);
   // The IPC channel is all that keeps a worker alive now: let go of it, and the worker exits.

@@ -1,10 +1,11 @@
 // `npm start`: a graceful shutdown, live. Three keep-alive clients talk to a server; two of
-// them are waiting for a slow answer when the shutdown comes. The server's state$ is printed
-// as it changes, each answer as it arrives, and at the end what was lost: nothing.
+// them are waiting for a slow answer when the shutdown comes: a real SIGTERM, which the demo
+// sends itself at 1 s as an orchestrator would. The server's state$ is printed as it changes,
+// each answer as it arrives, and at the end what was lost: nothing.
 import * as http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { distinctUntilChanged, map } from 'rxjs';
-import { GracefulServer } from '../src';
+import { fromSignals, GracefulServer } from 'rx-graceful';
 
 const SLOW_MS = 800; // how long /slow takes to answer
 const SHUTDOWN_AT_MS = 1000;
@@ -31,8 +32,9 @@ const server = http.createServer((request, response) => {
   setTimeout(() => response.end(`${request.url} done\n`), delay);
 });
 const graceful = new GracefulServer(server, { timeout: TIMEOUT_MS });
+graceful.shutdownOn(fromSignals('SIGTERM', 'SIGINT'));
 
-console.log(`A server with 3 keep-alive clients (A, B, C); /slow takes ${SLOW_MS} ms; shutdown at ${SHUTDOWN_AT_MS} ms.`);
+console.log(`A server with 3 keep-alive clients (A, B, C); /slow takes ${SLOW_MS} ms; SIGTERM at ${SHUTDOWN_AT_MS} ms.`);
 console.log('open: connections; active: with a request in flight; idle: kept alive, waiting for a request.\n');
 const serverColumn = 52; // wide enough for a state line; the clients' answers go to its right
 console.log(`    time  ${'server (state$)'.padEnd(serverColumn)}clients`);
@@ -87,8 +89,8 @@ async function main(): Promise<void> {
   });
 
   await sleep(SHUTDOWN_AT_MS);
-  console.log(`${now()}  ---- shutdown(): stop accepting, close idle connections, let requests in flight finish ----`);
-  graceful.shutdown();
+  console.log(`${now()}  ---- SIGTERM: stop accepting, close idle connections, let requests in flight finish ----`);
+  process.kill(process.pid, 'SIGTERM');
   const result = await graceful.wait();
   const answered = (await Promise.all(answers)).filter((answer) => answer.ok).length;
   timeline.unsubscribe();

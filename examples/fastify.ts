@@ -1,38 +1,45 @@
-// Fastify 5: wrap fastify.server once it listens. Then fastify.close() shuts down gracefully: it
-// calls server.close(), which the wrapped server turns into the drain. Requests in flight finish.
+// Fastify 5: wrap fastify.server, and close Fastify on SIGTERM or Ctrl-C. fastify.close() calls
+// server.close(), which rx-graceful turns into the graceful drain: requests in flight finish,
+// answered with `Connection: close`, and Fastify's onClose hooks run once the drain is over.
+//
+//   npx ts-node examples/fastify.ts        (PORT, default 3000)
+//   curl http://127.0.0.1:3000/work        then Ctrl-C while it works: the answer still arrives
 import Fastify from 'fastify';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { filter, take } from 'rxjs';
-import { GracefulServer } from '../src';
+import { take } from 'rxjs';
+import { fromSignals, GracefulServer } from 'rx-graceful';
+
+const port = Number(process.env.PORT ?? 3000);
 
 async function main(): Promise<void> {
   const fastify = Fastify();
+  // Fastify made its server already: wrap it now, and the graceful cycle begins when it listens.
+  const graceful = new GracefulServer(fastify.server, { timeout: 10_000 });
   fastify.get('/work', async () => {
-    await sleep(300);
+    console.log('GET /work: working for 1 s');
+    await sleep(1000);
     return 'done\n';
   });
-  await fastify.listen({ port: 0, host: '127.0.0.1' });
-  const graceful = new GracefulServer(fastify.server, { timeout: 5000 });
-  // A service closes on a signal; this one closes once three requests are in flight.
-  graceful.state$
-    .pipe(
-      filter((state) => state.active === 3),
-      take(1),
-    )
-    .subscribe({
-      next: () => void fastify.close(),
-      error: (error: unknown) => console.error(error),
-    });
-  const { port } = fastify.server.address() as AddressInfo;
-  const answers = [1, 2, 3].map(async () => {
-    const response = await fetch(`http://127.0.0.1:${port}/work`);
-    await response.text();
-    return `${response.status} connection: ${response.headers.get('connection') ?? 'none'}`;
+  fastify.get('/ready', (request, reply) => {
+    reply.hijack(); // the probe answers on the raw response itself
+    graceful.readinessProbe(request.raw, reply.raw);
   });
-  for (const answer of await Promise.all(answers)) console.log(`client got ${answer}`);
-  const result = await graceful.wait();
-  console.log(`drained: ${result.drained} requests finished, killed ${result.killed}`);
+  fastify.addHook('onClose', (_instance, done) => {
+    console.log('onClose: the drain is over; close the database here');
+    done();
+  });
+
+  // The first signal starts the drain, a second one ends it at once (force()).
+  graceful.shutdownOn(fromSignals('SIGTERM', 'SIGINT'));
+  // The first signal also closes Fastify: its server.close() joins the drain, and its onClose hooks
+  // run once the drain has finished.
+  fromSignals('SIGTERM', 'SIGINT')
+    .pipe(take(1))
+    .subscribe({ next: () => void fastify.close(), error: (error: unknown) => console.error(error) });
+
+  console.log(`serving on ${await fastify.listen({ port, host: '127.0.0.1' })}`);
+  const { drained, killed } = await graceful.wait();
+  console.log(`stopped: drained ${drained}, killed ${killed}`);
 }
 
 main().catch((error: unknown) => {
