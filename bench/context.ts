@@ -1,54 +1,23 @@
 import { execSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import { performance } from 'node:perf_hooks';
 import path from 'node:path';
-import { startTs, type CallMap, type Child, type Message } from '../harness/child';
-import type { LoadCalls, ServerCalls, ServerConfig, ServerEvent } from './protocol';
+import { performance } from 'node:perf_hooks';
+import { startLoad, startServer, type LoadChild, type ServerChild } from '../harness/child';
+import { errorMessage } from '../harness/cli';
+import type { ServerConfig } from '../harness/protocol';
+import { summarize, type Summary } from '../harness/markdown';
 import type { Settings } from './settings';
-import { systems as allSystems } from './systems';
 
-/** A load process, as the orchestrator calls it. */
-export type LoadPeer = Child<{ type: 'ready' }, LoadCalls>;
-/** A server process, as the orchestrator calls it and hears its events. */
-export type ServerPeer = Child<ServerEvent, ServerCalls>;
-
-/** A started server process and the port its system listens on. */
-export interface ServerHandle {
-  peer: ServerPeer;
-  port: number;
-}
-
-/** Above this many connections the client side is split over every load process. */
+/** Above this many connections the client side is split over both load processes. */
 const splitAbove = 2_000;
-const serverStartMs = 20_000;
-
-const loadProcesses = 2;
 
 /** Which core the servers and the load processes are pinned to, or null (not pinned). */
-export interface CpuPlan {
-  server: number;
-  load: number;
-}
+export type CpuPlan = { server: number; load: number };
 
 function planCpus(pin: boolean): CpuPlan | null {
   if (!pin || os.availableParallelism() < 2) return null;
-  const taskset = spawnSync('taskset', ['--cpu-list', '0,1', 'true']);
-  return taskset.status === 0 ? { server: 0, load: 1 } : null;
-}
-
-/**
- * Starts `bench/<script>` with `gc()` (for scenario F), its output passed through; with `cpu`,
- * pinned to that core, so that the server and the load never share a core and the scheduler does
- * not move them.
- */
-function startChild<M extends Message, Calls extends CallMap<Calls>>(
-  name: string,
-  script: string,
-  args: string[],
-  cpu: number | null,
-): Child<M, Calls> {
-  return startTs<M, Calls>(name, path.join(__dirname, script), { args, nodeFlags: ['--expose-gc'], cpu, output: 'inherit' });
+  return spawnSync('taskset', ['--cpu-list', '0,1', 'true']).status === 0 ? { server: 0, load: 1 } : null;
 }
 
 /** The soft limit on open files of this process (inherited by its children). */
@@ -61,66 +30,88 @@ function openFileLimit(): number {
   }
 }
 
+/** One figure of a scenario: per system, its value in each round (null where the trial failed). */
+export class Series {
+  private readonly bySystem = new Map<string, (number | null)[]>();
+
+  constructor(private readonly rounds: number) {}
+
+  set(system: string, round: number, value: number | null): void {
+    const values = this.values(system);
+    values[round] = value;
+    this.bySystem.set(system, values);
+  }
+
+  values(system: string): (number | null)[] {
+    return this.bySystem.get(system) ?? Array.from({ length: this.rounds }, () => null);
+  }
+
+  summary(system: string): Summary | null {
+    return summarize(this.values(system));
+  }
+
+  /** Median and range of the per-round ratio to bare Node's value in the same round. */
+  ratio(system: string): Summary | null {
+    const bare = this.values('bare');
+    return summarize(this.values(system).map((value, round) => (value === null || !bare[round] ? null : value / bare[round])));
+  }
+}
+
+/** Every figure of a scenario, by key. */
+export class Figures {
+  private readonly byKey = new Map<string, Series>();
+
+  constructor(private readonly rounds: number) {}
+
+  /** The figure `key` (empty if no trial gave it). */
+  get(key: string): Series {
+    let series = this.byKey.get(key);
+    if (series === undefined) this.byKey.set(key, (series = new Series(this.rounds)));
+    return series;
+  }
+
+  /** Keeps every number (or null) of `values` as the figure of `system` in `round`. */
+  add(system: string, round: number, values: Readonly<Record<string, unknown>>): void {
+    for (const [key, value] of Object.entries(values))
+      if (typeof value === 'number' || value === null) this.get(key).set(system, round, value);
+  }
+}
+
+/** The server of one trial, as a scenario uses it. */
+export type TrialServer = { readonly child: ServerChild; readonly port: number };
+
 /**
- * What every scenario shares: the systems and their interleaved order, the load processes,
- * server processes started per trial, progress on stderr, and the raw trial log.
+ * What every scenario shares: the systems and their interleaved order, two load processes kept for
+ * the whole run (harness/load.ts), a fresh server process per trial (harness/server.ts), the
+ * figures of every trial, progress on stderr, and the raw trial log (bench/out/trials.jsonl).
  */
-export class BenchContext {
-  /** Ids of the systems that run, bare first. */
-  readonly systems: string[];
-  /** Why a system or a size was left out, for the report. */
+export class Bench {
+  /** Why a scenario or a size was left out, for the report. */
   readonly notes: string[] = [];
   readonly fileLimit = openFileLimit();
   private readonly startedAt = performance.now();
-  private readonly trialLog: fs.WriteStream;
+  private readonly trialLog = fs.createWriteStream(path.join(__dirname, 'out', 'trials.jsonl'), { flags: 'w' });
+  readonly systems: readonly string[];
+  readonly rounds: number;
+  /** The load process that runs the clients of every trial up to 2,000 connections. */
+  readonly load: LoadChild;
 
-  /** Starts the load processes (kept for the whole run) and opens the trial log. */
-  static async create(settings: Settings, trialLogPath: string): Promise<BenchContext> {
+  /** Starts the load processes; the trial log is opened with the instance. */
+  static async create(settings: Settings): Promise<Bench> {
     const cpus = planCpus(settings.pin);
-    const loads: LoadPeer[] = Array.from({ length: loadProcesses }, (_, index) =>
-      startChild(`load ${index + 1}`, 'load.ts', [], cpus?.load ?? null),
-    );
-    try {
-      await Promise.all(loads.map((load) => load.next('ready', serverStartMs)));
-    } catch (error) {
-      await Promise.all(loads.map((load) => load.kill()));
-      throw error;
-    }
-    return new BenchContext(settings, loads, cpus, trialLogPath);
+    fs.mkdirSync(path.join(__dirname, 'out'), { recursive: true });
+    const loads = await Promise.all([1, 2].map((n) => startLoad(`load ${n}`, { cpu: cpus?.load ?? null, output: 'inherit' })));
+    return new Bench(settings, loads, cpus);
   }
 
   private constructor(
     readonly settings: Settings,
-    readonly loads: readonly LoadPeer[],
+    readonly loads: readonly LoadChild[],
     readonly cpus: CpuPlan | null,
-    trialLogPath: string,
   ) {
-    const asked = settings.systems;
-    if (asked) {
-      const unknown = asked.filter((id) => !allSystems.some((entry) => entry.id === id));
-      if (unknown.length > 0)
-        throw new TypeError(`unknown system ${unknown.join(', ')}; known: ${allSystems.map((s) => s.id).join(', ')}`);
-    }
-    this.systems = [];
-    for (const entry of allSystems) {
-      if (asked && entry.id !== 'bare' && !asked.includes(entry.id)) continue;
-      const reason = entry.unavailable();
-      if (reason) {
-        if (!this.notes.includes(reason)) this.notes.push(reason);
-        this.progress(`skipping ${entry.id}: ${reason}`);
-        continue;
-      }
-      this.systems.push(entry.id);
-    }
-    this.trialLog = fs.createWriteStream(trialLogPath, { flags: 'w' });
-  }
-
-  get rounds(): number {
-    return this.settings.rounds;
-  }
-
-  get quick(): boolean {
-    return this.settings.quick;
+    this.systems = settings.systems;
+    this.rounds = settings.rounds;
+    this.load = loads[0] as LoadChild;
   }
 
   /** Round r runs the systems forward when r is even, backward when odd, rotated every two rounds. */
@@ -131,8 +122,7 @@ export class BenchContext {
   }
 
   progress(message: string): void {
-    const seconds = ((performance.now() - this.startedAt) / 1000).toFixed(0).padStart(4);
-    process.stderr.write(`[${seconds}s] ${message}\n`);
+    process.stderr.write(`[${(this.elapsedMs() / 1000).toFixed(0).padStart(4)}s] ${message}\n`);
   }
 
   elapsedMs(): number {
@@ -140,85 +130,62 @@ export class BenchContext {
   }
 
   /**
-   * Runs `trial` for every round and system, interleaved. A trial that throws is logged and
-   * leaves its value missing; the run goes on.
+   * Runs `trial` for every round and system, interleaved, each with a fresh server process for
+   * `config` (rx-graceful's options: `config.options`, overridden by `--rx-*`), which is killed after
+   * it. Every number (or null) the trial returns is kept as a figure of that system and round, and
+   * the whole return goes to the trial log. A trial that throws is reported on stderr and leaves its
+   * figures missing; the run goes on.
    */
-  async eachTrial(label: string, trial: (system: string, round: number) => Promise<void>): Promise<void> {
+  async trials(
+    label: string,
+    config: Omit<ServerConfig, 'system' | 'protocol'>,
+    trial: (server: TrialServer, system: string) => Promise<Record<string, unknown>>,
+  ): Promise<Figures> {
+    const figures = new Figures(this.rounds);
+    const placement = { cpu: this.cpus?.server ?? null, output: 'inherit' } as const;
     const total = this.rounds * this.systems.length;
     let k = 0;
     for (let round = 0; round < this.rounds; round++) {
       for (const system of this.order(round)) {
-        k++;
-        this.progress(`${label} · ${system} · round ${round + 1} of ${this.rounds} · trial ${k} of ${total}`);
+        this.progress(`${label} · ${system} · round ${round + 1} of ${this.rounds} · trial ${++k} of ${total}`);
+        const options = system.startsWith('rx-graceful') ? { ...config.options, ...this.settings.rxOptions } : {};
+        let server: TrialServer | undefined;
         try {
-          await trial(system, round);
+          server = await startServer({ ...config, system, protocol: 'http', options }, placement);
+          const values = await trial(server, system);
+          figures.add(system, round, values);
+          this.trialLog.write(`${JSON.stringify({ scenario: label, system, round, ...values })}\n`);
         } catch (error) {
-          this.progress(`  ! ${label} · ${system}: ${error instanceof Error ? error.message : String(error)}`);
+          this.progress(`  ! ${label} · ${system}: ${errorMessage(error)}`);
+        } finally {
+          await server?.child.kill();
         }
       }
     }
-  }
-
-  /**
-   * Starts a server process for `system`, runs `use`, and always kills the process afterwards.
-   * `rxDefaults` are rx-graceful options for this scenario; `--rx-*` flags override them.
-   */
-  async withServer<T>(
-    system: string,
-    config: Omit<ServerConfig, 'system' | 'systemOptions'>,
-    use: (server: ServerHandle) => Promise<T>,
-    rxDefaults: Readonly<Record<string, unknown>> = {},
-  ): Promise<T> {
-    const full: ServerConfig = {
-      ...config,
-      system,
-      systemOptions: system.startsWith('rx-graceful') ? { ...rxDefaults, ...this.settings.rxOptions } : {},
-    };
-    const peer: ServerPeer = startChild(`server ${system}`, 'server.ts', [JSON.stringify(full)], this.cpus?.server ?? null);
-    try {
-      const ready = await peer.next('ready', serverStartMs);
-      return await use({ peer, port: ready.port });
-    } finally {
-      await peer.kill();
-    }
-  }
-
-  /** The load process that runs the clients of every trial up to 2,000 connections. */
-  get load(): LoadPeer {
-    const first = this.loads[0];
-    if (!first) throw new Error('no load process');
-    return first;
+    return figures;
   }
 
   /** How `count` client connections are spread over the load processes. */
-  spread(count: number): { load: LoadPeer; count: number }[] {
-    if (count <= splitAbove || this.loads.length === 1) return [{ load: this.load, count }];
+  spread(count: number): { load: LoadChild; count: number }[] {
+    if (count <= splitAbove) return [{ load: this.load, count }];
     const share = Math.ceil(count / this.loads.length);
     return this.loads.map((load, index) => ({ load, count: Math.max(0, Math.min(share, count - index * share)) }));
   }
 
-  /** Null if `connections` fit under the open-file limit of a server process, else why not. */
-  tooManyFiles(connections: number): string | null {
+  /** Null if `connections` fit under the open-file limit of a server process, else why not (noted for the report). */
+  tooManyFiles(scenario: string, connections: number): string | null {
     const needed = connections + 200;
-    if (!(this.fileLimit >= needed)) {
-      return `${connections.toLocaleString('en-US')} connections need an open-file limit ≥ ${needed.toLocaleString('en-US')} (ulimit -n is ${this.fileLimit}); raise it with \`ulimit -n ${needed}\``;
-    }
-    return null;
+    if (this.fileLimit >= needed) return null;
+    const why = `${connections.toLocaleString('en-US')} connections need an open-file limit ≥ ${needed.toLocaleString('en-US')} (ulimit -n is ${this.fileLimit}); raise it with \`ulimit -n ${needed}\``;
+    this.notes.push(`${scenario}: ${why}`);
+    this.progress(`skipping ${scenario}: ${why}`);
+    return why;
   }
 
-  /** Appends one raw trial to bench/out/trials.jsonl. */
-  record(trial: Record<string, unknown>): void {
-    this.trialLog.write(`${JSON.stringify(trial)}\n`);
-  }
-
-  /** Kills the load processes and closes the trial log. */
+  /** Closes the load processes' channels (they exit by themselves), kills what is left, and closes the trial log. */
   async close(): Promise<void> {
-    await Promise.all(this.loads.map((load) => load.kill()));
+    for (const load of this.loads) load.disconnect();
+    await Promise.all(this.loads.map(async (load) => (await load.exits(5_000)) ?? load.kill()));
     await new Promise<void>((resolve) => this.trialLog.end(resolve));
-  }
-
-  /** Kills the load processes now, for an interrupted run. */
-  abort(): void {
-    for (const load of this.loads) void load.kill();
   }
 }

@@ -1,105 +1,73 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import fs from 'node:fs';
-import { createHash } from 'node:crypto';
+import { DEFAULT_IDLE_LINGER } from '../src';
 import { markdownTable } from '../harness/markdown';
 import type { ScenarioReport } from './scenarios/scenario';
-import type { Settings } from './settings';
-
-export interface RunInfo {
-  settings: Settings;
-  systems: string[];
-  notes: string[];
-  startedAt: Date;
-  durationMs: number;
-  fileLimit: number;
-  /** How the processes were placed on cores. */
-  pinned: string;
-  /** `librarySourceDigest()` when the run began and when it ended. */
-  sourceDigest: { atStart: string | null; atEnd: string | null };
-}
+import type { Bench } from './context';
 
 /** A short digest of every file under src/, to tell which version of the library was measured. */
-export function librarySourceDigest(): string | null {
+export function librarySourceDigest(): string {
   const root = path.join(__dirname, '..', 'src');
-  if (!fs.existsSync(root)) return null;
   const hash = createHash('sha256');
-  const files = (fs.readdirSync(root, { recursive: true, encoding: 'utf8' }) as string[])
-    .filter((file) => file.endsWith('.ts'))
-    .sort();
-  for (const file of files)
-    hash
-      .update(file)
-      .update('\0')
-      .update(fs.readFileSync(path.join(root, file)))
-      .update('\0');
-  return hash.digest('hex').slice(0, 12);
-}
-
-/** The library's default idle linger, when the library is there to ask. */
-function defaultIdleLinger(): number | null {
-  try {
-    const library = require('../src') as { DEFAULT_IDLE_LINGER?: unknown };
-    return typeof library.DEFAULT_IDLE_LINGER === 'number' ? library.DEFAULT_IDLE_LINGER : null;
-  } catch {
-    return null;
+  const files = fs.readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
+  for (const file of files.sort()) {
+    hash.update(`${file}\0`).update(fs.readFileSync(path.join(root, file)));
+    hash.update('\0');
   }
-}
-
-function metLabel(met: boolean | null): string {
-  if (met === null) return 'not measured';
-  return met ? 'met' : '**missed**';
+  return hash.digest('hex').slice(0, 12);
 }
 
 /** The targets table alone, also printed at the end of the run. */
 export function targetsTable(reports: readonly ScenarioReport[]): string {
-  const rows = reports.flatMap((report) => report.targets.map((check) => [check.target, check.measured, metLabel(check.met)]));
+  const label = (met: boolean | null): string => (met === null ? 'not measured' : met ? 'met' : '**missed**');
+  const rows = reports.flatMap((report) => report.targets.map((check) => [check.target, check.measured, label(check.met)]));
   return markdownTable(['target (issue 4)', 'rx-graceful, this run', ''], rows);
 }
 
-export function resultsMarkdown(info: RunInfo, reports: readonly ScenarioReport[], resultsDir: string): string {
+/** Writes RESULTS.md (or `--results`): the run's circumstances, every table, the targets, the charts beside it. */
+export function writeResults(
+  bench: Bench,
+  run: { startedAt: Date; atStart: string; atEnd: string },
+  reports: readonly ScenarioReport[],
+): void {
   const cpu = os.cpus();
-  const { settings } = info;
-  const linger = 'idleLinger' in settings.rxOptions ? null : defaultIdleLinger();
+  const { settings, cpus } = bench;
+  const file = settings.resultsPath;
+  const pinned = cpus ? `servers on CPU ${cpus.server}, load processes on CPU ${cpus.load} (taskset)` : 'no';
   const rxOptions = [
     Object.keys(settings.rxOptions).length > 0 ? JSON.stringify(settings.rxOptions) : 'defaults',
-    ...(linger === null ? [] : [`(idleLinger default ${linger} ms)`]),
+    ...('idleLinger' in settings.rxOptions ? [] : [`(idleLinger default ${DEFAULT_IDLE_LINGER} ms)`]),
   ].join(' ');
+  const changed = `, **changed during the run** (now ${run.atEnd}): rx-graceful figures mix versions`;
   const lines: string[] = [
     '# rx-graceful benchmark results',
     '',
     `Written by \`${settings.command}\`; do not edit by hand. How to read it: [README.md](README.md).`,
     '',
-    `- Date: ${info.startedAt.toISOString()}`,
+    `- Date: ${run.startedAt.toISOString()}`,
     `- Node: ${process.version} on ${os.platform()} ${os.release()} (${os.arch()})`,
-    `- Cores: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}; open-file limit ${info.fileLimit}`,
+    `- Cores: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}; open-file limit ${bench.fileLimit}`,
     `- Command: \`${settings.command}\``,
     `- Mode: ${settings.quick ? 'quick' : 'full'}, ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} per scenario, systems interleaved (forward, backward, rotated)`,
-    `- Systems: ${info.systems.join(', ')}`,
+    `- Systems: ${settings.systems.join(', ')}`,
     `- rx-graceful options: ${rxOptions}`,
-    `- Pinned: ${info.pinned}`,
-    `- rx-graceful source (sha-256 of src/**/*.ts): ${info.sourceDigest.atStart ?? 'absent'}` +
-      (info.sourceDigest.atEnd === info.sourceDigest.atStart
-        ? ''
-        : `, **changed during the run** (now ${info.sourceDigest.atEnd ?? 'absent'}): rx-graceful figures mix versions`),
-    `- Took: ${(info.durationMs / 1000).toFixed(0)} s`,
+    `- Pinned: ${pinned}`,
+    `- rx-graceful source (sha-256 of src/**/*.ts): ${run.atStart}${run.atEnd === run.atStart ? '' : changed}`,
+    `- Took: ${(bench.elapsedMs() / 1000).toFixed(0)} s`,
     '',
     'Figures are medians over rounds with the range in parentheses; “× bare” is the ratio to bare Node measured in the same round, then its median and range. ' +
       'The machine is shared and its speed drifts: compare figures within one run only.',
     '',
   ];
-  if (info.notes.length > 0) lines.push('Left out:', '', ...info.notes.map((note) => `- ${note}`), '');
+  if (bench.notes.length > 0) lines.push('Left out:', '', ...bench.notes.map((note) => `- ${note}`), '');
   lines.push('## Against the targets', '', targetsTable(reports), '');
   for (const report of reports) {
     lines.push(`## ${report.title}`, '', report.method, '');
     for (const table of report.tables) lines.push(`${table.caption}:`, '', table.markdown, '');
-    for (const chart of report.charts) {
-      lines.push(`![${chart.title}](${path.relative(resultsDir, chart.file).split(path.sep).join('/')})`, '');
-    }
+    for (const chart of report.charts)
+      lines.push(`![${chart.title}](${path.relative(path.dirname(file), chart.file).split(path.sep).join('/')})`, '');
   }
-  return lines.join('\n');
-}
-
-export function writeResults(file: string, info: RunInfo, reports: readonly ScenarioReport[]): void {
-  fs.writeFileSync(file, resultsMarkdown(info, reports, path.dirname(file)));
+  fs.writeFileSync(file, lines.join('\n'));
 }

@@ -1,87 +1,66 @@
 /**
  * The benchmark orchestrator: `npm run bench [-- --quick]`. Starts two load processes for the
- * whole run and one server process per trial, runs scenarios A–F with the systems
- * interleaved, prints each scenario's table and JSON lines on stdout (progress on stderr),
- * and writes bench/RESULTS.md with its charts.
+ * whole run and one server process per trial (the harness's), runs scenarios A–F with the systems
+ * interleaved, prints each scenario's tables and JSON lines on stdout (progress on stderr), and
+ * writes bench/RESULTS.md with its charts.
  */
-import fs from 'node:fs';
 import path from 'node:path';
+import { runMain } from '../harness/cli';
 import { writeChart } from './charts';
-import { BenchContext } from './context';
+import { Bench } from './context';
 import { librarySourceDigest, targetsTable, writeResults } from './results';
-import { scenario as a } from './scenarios/a-cost';
-import { scenario as b } from './scenarios/b-idle';
-import { scenario as c } from './scenarios/c-inflight';
-import { scenario as d } from './scenarios/d-hung';
-import { scenario as e } from './scenarios/e-load';
-import { scenario as f } from './scenarios/f-memory';
-import type { Scenario, ScenarioReport } from './scenarios/scenario';
-import { parseSettings, usage, type ScenarioId } from './settings';
+import { costPerRequest } from './scenarios/a-cost';
+import { idleConnections } from './scenarios/b-idle';
+import { inFlight } from './scenarios/c-inflight';
+import { neverAnswered } from './scenarios/d-hung';
+import { underLoad } from './scenarios/e-load';
+import { memoryPerConnection } from './scenarios/f-memory';
+import type { ScenarioReport } from './scenarios/scenario';
+import { parseSettings, usage } from './settings';
 
-const scenarios: Record<ScenarioId, Scenario> = { A: a, B: b, C: c, D: d, E: e, F: f };
+/** Scenarios A–F, in the order they run. */
+const scenarios = { A: costPerRequest, B: idleConnections, C: inFlight, D: neverAnswered, E: underLoad, F: memoryPerConnection };
 
 function print(report: ScenarioReport): void {
   const out: string[] = [`## ${report.title}`, ''];
   for (const table of report.tables) out.push(`${table.caption}:`, '', table.markdown, '');
-  for (const summary of report.summaries) out.push(JSON.stringify(summary));
+  for (const summary of report.tables.flatMap((table) => table.summaries)) out.push(JSON.stringify(summary));
   process.stdout.write(`${out.join('\n')}\n\n`);
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   const settings = parseSettings(process.argv.slice(2));
   if (settings === 'help') {
     process.stdout.write(usage);
-    return;
+    return 0;
   }
   const startedAt = new Date();
-  const digestAtStart = librarySourceDigest();
-  const outDir = path.join(__dirname, 'out');
-  fs.mkdirSync(outDir, { recursive: true });
-
-  const context = await BenchContext.create(settings, path.join(outDir, 'trials.jsonl'));
-  if (context.cpus) context.progress(`servers pinned to CPU ${context.cpus.server}, load processes to CPU ${context.cpus.load}`);
+  const atStart = librarySourceDigest();
+  const bench = await Bench.create(settings);
+  if (bench.cpus) bench.progress(`servers pinned to CPU ${bench.cpus.server}, load processes to CPU ${bench.cpus.load}`);
   const reports: ScenarioReport[] = [];
-  process.once('SIGINT', () => {
-    context.abort();
-    process.exit(130);
-  });
   try {
     for (const id of settings.scenarios) {
-      const report = await scenarios[id].run(context);
+      const report = await scenarios[id](bench);
       print(report);
       reports.push(report);
     }
   } finally {
-    await context.close();
+    await bench.close();
   }
 
   // Charts go beside the results file, so that a run with --results=elsewhere leaves the
   // committed bench/RESULTS.md and its charts as they are.
-  const chartDir = path.dirname(settings.resultsPath);
-  for (const report of reports) {
-    for (const chart of report.charts) {
-      chart.file = path.join(chartDir, path.basename(chart.file));
-      await writeChart(chart.file, chart.spec);
-    }
+  for (const chart of reports.flatMap((report) => report.charts)) {
+    chart.file = path.join(path.dirname(settings.resultsPath), path.basename(chart.file));
+    await writeChart(chart.file, chart.spec);
   }
-  const info = {
-    settings,
-    systems: context.systems,
-    notes: context.notes,
-    startedAt,
-    durationMs: context.elapsedMs(),
-    fileLimit: context.fileLimit,
-    sourceDigest: { atStart: digestAtStart, atEnd: librarySourceDigest() },
-    pinned: context.cpus ? `servers on CPU ${context.cpus.server}, load processes on CPU ${context.cpus.load} (taskset)` : 'no',
-  };
-  writeResults(settings.resultsPath, info, reports);
+  writeResults(bench, { startedAt, atStart, atEnd: librarySourceDigest() }, reports);
   process.stdout.write(`## Against the targets\n\n${targetsTable(reports)}\n`);
-  context.progress(
-    `done in ${(info.durationMs / 1000).toFixed(0)} s; wrote ${path.relative(process.cwd(), settings.resultsPath)}`,
+  bench.progress(
+    `done in ${(bench.elapsedMs() / 1000).toFixed(0)} s; wrote ${path.relative(process.cwd(), settings.resultsPath)}`,
   );
+  return 0;
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = 1;
-});
+runMain(main, usage);

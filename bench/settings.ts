@@ -1,20 +1,19 @@
 import path from 'node:path';
+import { parseFlags, wholeNumber } from '../harness/cli';
+import { systemIds } from '../harness/systems';
 
 export const scenarioIds = ['A', 'B', 'C', 'D', 'E', 'F'] as const;
 export type ScenarioId = (typeof scenarioIds)[number];
 
+/** The run's settings: `systems` bare first, `rxOptions` from `--rx-*`, `pin` with taskset, the `command` for RESULTS.md. */
 export interface Settings {
   quick: boolean;
   rounds: number;
   scenarios: ScenarioId[];
-  /** System ids asked for; null = every available one. */
-  systems: string[] | null;
-  /** rx-graceful options beyond `timeout`, from `--rx-<kebab-name>=<value>`. */
+  systems: string[];
   rxOptions: Record<string, unknown>;
   resultsPath: string;
-  /** Pin servers and load processes to separate cores with taskset (default true). */
   pin: boolean;
-  /** The command line, for RESULTS.md. */
   command: string;
 }
 
@@ -32,58 +31,35 @@ export const usage = `Usage: npm run bench -- [options]
   --help
 `;
 
-function camelCase(kebab: string): string {
-  return kebab.replace(/-([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
-}
-
-function parseValue(raw: string): unknown {
-  if (raw === 'true') return true;
-  if (raw === 'false') return false;
-  if (raw.trim() !== '' && Number.isFinite(Number(raw))) return Number(raw);
-  return raw;
+/** The items of the comma-separated list `value`, each checked against `known`; all of `known` when absent. */
+function listOf<T extends string>(flag: string, value: unknown, known: readonly T[], always = ''): T[] {
+  if (typeof value !== 'string') return [...known];
+  const asked = `${always}${value}`.split(',').filter(Boolean);
+  const unknown = asked.filter((item) => !known.some((id) => id === item));
+  if (unknown.length > 0) throw new TypeError(`--${flag}: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  return known.filter((id) => asked.includes(id));
 }
 
 export function parseSettings(argv: readonly string[]): Settings | 'help' {
-  let quick = false;
-  let rounds: number | null = null;
-  let scenarios: ScenarioId[] = [...scenarioIds];
-  let systems: string[] | null = null;
-  let resultsPath = path.join(__dirname, 'RESULTS.md');
-  let pin = true;
+  const names = { help: 'boolean', quick: 'boolean', rounds: 'string', scenarios: 'string', systems: 'string' } as const;
+  const flags = parseFlags(argv, { ...names, results: 'string', 'no-pin': 'boolean' }, true);
+  const { help, quick, rounds, scenarios, systems, results, 'no-pin': noPin, ...rest } = flags;
+  if (help === true) return 'help';
   const rxOptions: Record<string, unknown> = {};
-
-  for (const arg of argv) {
-    const [flag = '', value = ''] = arg.split(/=(.*)/s, 2);
-    if (flag === '--help' || flag === '-h') return 'help';
-    else if (flag === '--quick') quick = true;
-    else if (flag === '--rounds') {
-      rounds = Number(value);
-      if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20)
-        throw new TypeError(`--rounds expects an integer 1–20, got '${value}'`);
-    } else if (flag === '--scenarios') {
-      const asked = value.toUpperCase().split(',').filter(Boolean);
-      const unknown = asked.filter((id) => !(scenarioIds as readonly string[]).includes(id));
-      if (unknown.length > 0)
-        throw new TypeError(`unknown scenario ${unknown.join(', ')}; expected some of ${scenarioIds.join(',')}`);
-      scenarios = scenarioIds.filter((id) => asked.includes(id));
-    } else if (flag === '--systems') systems = value.split(',').filter(Boolean);
-    else if (flag === '--results') resultsPath = path.resolve(value);
-    else if (flag === '--no-pin') pin = false;
-    else if (flag.startsWith('--rx-') && flag.length > 5) {
-      if (value === '') throw new TypeError(`${flag} expects a value: ${flag}=<value>`);
-      rxOptions[camelCase(flag.slice(5))] = parseValue(value);
-    } else throw new TypeError(`unknown argument '${arg}'\n\n${usage}`);
+  for (const [flag, value] of Object.entries(rest)) {
+    if (!flag.startsWith('rx-') || flag.length === 3) throw new TypeError(`unknown argument '--${flag}'`);
+    if (typeof value !== 'string' || value === '') throw new TypeError(`--${flag} expects a value: --${flag}=<value>`);
+    const parsed = value === 'true' ? true : value === 'false' ? false : Number.isFinite(Number(value)) ? Number(value) : value;
+    rxOptions[flag.slice(3).replace(/-([a-z0-9])/g, (_, letter: string) => letter.toUpperCase())] = parsed;
   }
-
-  const shownArgs = argv.length > 0 ? ` -- ${argv.join(' ')}` : '';
   return {
-    quick,
-    rounds: rounds ?? (quick ? 1 : 3),
-    scenarios,
-    systems,
+    quick: quick === true,
+    rounds: wholeNumber('rounds', rounds, 1, 20) ?? (quick === true ? 1 : 3),
+    scenarios: listOf('scenarios', typeof scenarios === 'string' ? scenarios.toUpperCase() : undefined, scenarioIds),
+    systems: listOf('systems', systems, systemIds, 'bare,'),
     rxOptions,
-    resultsPath,
-    pin,
-    command: `npm run bench${shownArgs}`,
+    resultsPath: typeof results === 'string' ? path.resolve(results) : path.join(__dirname, 'RESULTS.md'),
+    pin: noPin !== true,
+    command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`,
   };
 }

@@ -5,101 +5,75 @@
  * its loop; any other failure is a cut. Target: median cuts per shutdown at most 2, and the
  * server prints its result and exits by itself with code 0.
  */
-import { busyLoopsFor, type Mode } from '../harness/busy-loops';
-import { startFetchLoops, type Load } from './clients';
-import { formatOldServer, formatReasons, markdownTable, median, oldServerMisses, Tally, type ScenarioReport } from './report';
-import { letLoadRun, runTrials, serverTimeoutMs, trialsFor, type Scenario, type Settings } from './scenario';
-import { awaitServerExit, startServer, type RunningServer } from './servers';
+import type { ServerChild } from '../harness/child';
+import { startLoops, type Loops } from '../harness/loops';
+import { summarize } from '../harness/markdown';
+import * as e2e from './scenario';
 
 const clients = 100;
 const sigtermAfterMs = 1_000;
 const maxCutsMedian = 2;
+const header = 'trial|drainDelay|sent|completed|cut|refused after SIGTERM|cuts by reason|loops ended after SIGTERM|old server';
 
-async function trial(drainDelay: number | undefined): Promise<{ cells: string[]; cuts: number; misses: string[] }> {
-  let server: RunningServer | undefined;
-  let load: Load | undefined;
+/** One shutdown under fetch load; its cuts go to `cuts`. */
+async function trial(n: number, drainDelay: number | undefined, cuts: number[]): Promise<e2e.TrialReport> {
+  let server: ServerChild | undefined;
+  let loops: Loops | undefined;
+  const drainMs = (drainDelay ?? 0) + e2e.serverTimeoutMs;
   try {
-    const config = { protocol: 'http', timeout: serverTimeoutMs, maxDelayMs: 20, readiness: false } as const;
-    server = await startServer('server', drainDelay === undefined ? config : { ...config, drainDelay });
-    let signalled = false;
-    load = startFetchLoops(`http://127.0.0.1:${server.port}/`, {
-      clients,
-      deadlineMs: sigtermAfterMs + (drainDelay ?? 0) + serverTimeoutMs + 10_000,
-      requestTimeoutMs: 10_000,
-      phase: () => (signalled ? 'after' : 'before'),
-      stopWhenRefused: () => signalled,
-    });
+    const started = await e2e.startE2eServer('http', drainDelay);
+    server = started.child;
+    const deadlineMs = sigtermAfterMs + drainMs + 10_000;
+    loops = startLoops({ protocol: 'fetch', port: started.port, clients, deadlineMs, requestTimeoutMs: 10_000 });
     const loadStarted = Date.now();
-    await load.whenCompleted(clients, 10_000);
-    await letLoadRun(sigtermAfterMs - (Date.now() - loadStarted));
+    await loops.whenCompleted(clients, 10_000);
+    await e2e.letLoadRun(sigtermAfterMs - (Date.now() - loadStarted));
     const signalledAt = Date.now();
-    signalled = true;
-    server.child.signal('SIGTERM');
-    const loopsEnded = await load.ended((drainDelay ?? 0) + serverTimeoutMs + 5_000);
-    const loopsEndedAfter = Date.now() - signalledAt;
-    const tallies = await load.stop();
-    const old = await awaitServerExit(server, signalledAt, (drainDelay ?? 0) + serverTimeoutMs + 10_000);
+    server.signal('SIGTERM');
+    const loopsEnded = await loops.endedWithin(drainMs + 5_000);
+    const endedAfter = Date.now() - signalledAt;
+    loops.stop();
+    const { ended } = await loops.report;
+    const old = e2e.judgeOldServer(await e2e.awaitServerExit(server, signalledAt, drainMs + 10_000));
 
-    const before = tallies.get('before') ?? new Tally();
-    const total = new Tally().add(before).add(tallies.get('after') ?? new Tally());
+    const before = e2e.tally(ended, 0, signalledAt, false);
+    const total = e2e.tally(ended, 0, Infinity, false);
     // A refusal before the SIGTERM is no deploy's doing: it counts as a cut.
-    const cuts = total.failed + before.refused;
+    const cut = total.failed + before.refused;
+    cuts.push(cut);
     const reasons = new Map(total.failures);
     if (before.refused > 0) reasons.set('ECONNREFUSED before the SIGTERM', before.refused);
-    const misses = oldServerMisses(old);
     if (!loopsEnded)
-      misses.push(`the fetch loops were still running ${loopsEndedAfter} ms after the SIGTERM (no refusal ended them)`);
-    const cells = [
-      drainDelay === undefined ? 'default' : String(drainDelay),
-      String(total.sent),
-      String(total.completed),
-      String(cuts),
-      String(total.refused - before.refused),
-      formatReasons(reasons),
-      loopsEnded ? `${loopsEndedAfter} ms` : 'no, stopped',
-      formatOldServer(old),
-    ];
-    return { cells, cuts, misses };
+      old.misses.push(`the fetch loops were still running ${endedAfter} ms after the SIGTERM (no refusal ended them)`);
+    const counts = [total.sent, total.completed, cut, total.refused - before.refused].map(String);
+    const loopsCell = loopsEnded ? `${endedAfter} ms` : 'no, stopped';
+    const row = [String(n), String(drainDelay ?? 'default'), ...counts, e2e.formatReasons(reasons), loopsCell, old.cell];
+    return { rows: [row], misses: old.misses };
   } finally {
-    await load?.stop();
-    await server?.child.kill();
+    loops?.stop();
+    await loops?.report;
+    await server?.kill();
   }
 }
 
 /** The fetch scenario: `trials` shutdowns under pooled `fetch` load. */
-export const fetchScenario: Scenario = {
+export const fetchScenario: e2e.Scenario = {
   name: 'fetch',
-  async run(mode: Mode, settings: Settings): Promise<ScenarioReport> {
-    const header = [
-      'trial',
-      'drainDelay',
-      'sent',
-      'completed',
-      'cut',
-      'refused after SIGTERM',
-      'cuts by reason',
-      'loops ended after SIGTERM',
-      'old server',
-    ];
+  async run(mode, settings) {
     const cuts: number[] = [];
-    const { rows, misses } = await runTrials(
-      `fetch · ${mode} (${busyLoopsFor(mode)} busy loops)`,
-      trialsFor(settings, 1, 5),
-      header.length,
-      async () => {
-        const result = await trial(settings.drainDelay);
-        cuts.push(result.cuts);
-        return result;
-      },
+    const label = `fetch · ${mode} (${e2e.busyLoopsFor(mode)} busy loops)`;
+    const trials = e2e.trialsFor(settings, 1, 5);
+    const { table, misses } = await e2e.runTrials(label, header, [settings.drainDelay], trials, (n, delay) =>
+      trial(n, delay, cuts),
     );
-    const cutMedian = median(cuts);
-    if (cuts.length > 0 && cutMedian > maxCutsMedian)
-      misses.push(`median ${cutMedian} cut per shutdown (${cuts.join(', ')}), at most ${maxCutsMedian} allowed`);
+    const median = summarize(cuts)?.median ?? 0;
+    if (median > maxCutsMedian)
+      misses.push(`median ${median} cut per shutdown (${cuts.join(', ')}), at most ${maxCutsMedian} allowed`);
     return {
-      table: markdownTable(header, rows),
+      table,
       notes: [
-        `${clients} loops of global fetch (undici keep-alive pool), SIGTERM ${sigtermAfterMs} ms into the load; a loop ends on ECONNREFUSED after the SIGTERM.`,
-        `Target: median cut per shutdown ≤ ${maxCutsMedian}: median ${cutMedian} over ${cuts.length} trial(s) (${cuts.join(', ')}).`,
+        `${clients} loops of global fetch (undici keep-alive pool), SIGTERM ${sigtermAfterMs} ms into the load; a loop ends on ECONNREFUSED (one before the SIGTERM counts as a cut).`,
+        `Target: median cut per shutdown ≤ ${maxCutsMedian}: median ${median} over ${cuts.length} trial(s) (${cuts.join(', ')}).`,
       ],
       misses,
     };

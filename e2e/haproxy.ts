@@ -12,27 +12,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { busyLoopsFor, type Mode } from '../harness/busy-loops';
-import { startKeepAliveLoops, type Load } from './clients';
-import { startBinary, type Child } from '../harness/child';
-import { formatOldServer, formatReasons, markdownTable, oldServerMisses, Tally, type ScenarioReport } from './report';
-import {
-  freePort,
-  letLoadRun,
-  runTrials,
-  serverTimeoutMs,
-  trialsFor,
-  type Scenario,
-  type Settings,
-  type TrialReport,
-} from './scenario';
-import { awaitServerExit, startServer, type RunningServer } from './servers';
+import { start, type Child, type ServerChild } from '../harness/child';
+import { startLoops, type Loops } from '../harness/loops';
+import * as e2e from './scenario';
 
 const haproxyBinary = '/usr/sbin/haproxy';
 const checkIntervalMs = 100;
 const clients = 100;
 const loadMs = 3_000;
 const sigtermAfterMs = 1_000;
+const header =
+  'trial|drainDelay|sent|completed|failed|refused|failures by reason|haproxy logged|a DOWN after SIGTERM|old server (a)';
 
 /** The configuration under test: see the module comment. Errors only are logged, one line each. */
 function haproxyConfig(port: number, a: number, b: number): string {
@@ -82,10 +72,11 @@ async function everyServerAnswers(port: number, pids: readonly number[], proxy: 
     });
     if (pid !== undefined) seen.add(pid);
     if (pids.every((wanted) => seen.has(wanted))) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await e2e.letLoadRun(25);
   }
+  const why = `haproxy ${proxy.describeExit()}, its last lines:\n${proxy.tail(8)}`;
   throw new Error(
-    `haproxy: requests through it were not answered by both servers (${pids.join(', ')}) within ${timeoutMs} ms; haproxy ${proxy.describeExit()}, its last lines:\n${proxy.tail(8)}`,
+    `haproxy: requests through it were not answered by both servers (${pids.join(', ')}) within ${timeoutMs} ms; ${why}`,
   );
 }
 
@@ -97,112 +88,72 @@ function proxyErrors(proxy: Child): string {
   const counts = new Map<string, number>();
   for (const { text } of proxy.lines) {
     const match = text.match(/ (\S+\/\S+) \S+ (-?\d+) \S+ \S+ \S+ (\S{4}) /);
-    if (match === null) continue;
-    const key = `${match[1]} ${match[2]} ${match[3]}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
+    const key = match === null ? undefined : `${match[1]} ${match[2]} ${match[3]}`;
+    if (key !== undefined) counts.set(key, (counts.get(key) ?? 0) + 1);
   }
-  return formatReasons(counts);
+  return e2e.formatReasons(counts);
 }
 
-async function trial(drainDelay: number): Promise<TrialReport> {
+/** One shutdown of server a behind HAProxy. */
+async function trial(n: number, drainDelay: number | undefined): Promise<e2e.TrialReport> {
   const dir = mkdtempSync(join(tmpdir(), 'rx-graceful-e2e-'));
-  const started: RunningServer[] = [];
+  const servers: ServerChild[] = [];
   let proxy: Child | undefined;
-  let load: Load | undefined;
+  let loops: Loops | undefined;
   try {
-    const config = { protocol: 'http', timeout: serverTimeoutMs, drainDelay, maxDelayMs: 20, readiness: true } as const;
-    const starting = await Promise.allSettled([startServer('server a', config), startServer('server b', config)]);
-    for (const outcome of starting) if (outcome.status === 'fulfilled') started.push(outcome.value);
+    const starting = await Promise.allSettled([e2e.startE2eServer('http', drainDelay), e2e.startE2eServer('http', drainDelay)]);
+    const started = starting.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+    servers.push(...started.map((server) => server.child));
     for (const outcome of starting) if (outcome.status === 'rejected') throw outcome.reason;
-    const [a, b] = started as [RunningServer, RunningServer];
-    const port = await freePort();
-    writeFileSync(join(dir, 'haproxy.cfg'), haproxyConfig(port, a.port, b.port));
-    proxy = startBinary('haproxy', haproxyBinary, ['-db', '-f', join(dir, 'haproxy.cfg')]);
-    await everyServerAnswers(port, [a.child.pid, b.child.pid], proxy, 10_000);
+    const [a, b] = started.map((server) => server.port) as [number, number];
+    const port = await e2e.freePort();
+    writeFileSync(join(dir, 'haproxy.cfg'), haproxyConfig(port, a, b));
+    proxy = start('haproxy', haproxyBinary, { args: ['-db', '-f', join(dir, 'haproxy.cfg')] });
+    const pids = servers.map((server) => server.pid);
+    await everyServerAnswers(port, pids, proxy, 10_000);
 
-    load = startKeepAliveLoops(port, {
-      clients,
-      deadlineMs: loadMs + 10_000,
-      requestTimeoutMs: 10_000,
-      phase: () => 'all',
-      stopWhenRefused: () => false,
-    });
+    loops = startLoops({ protocol: 'http', port, clients, deadlineMs: loadMs + 10_000, requestTimeoutMs: 10_000 });
     const loadStarted = Date.now();
-    await load.whenCompleted(clients, 10_000);
-    await letLoadRun(sigtermAfterMs - (Date.now() - loadStarted));
+    await loops.whenCompleted(clients, 10_000);
+    await e2e.letLoadRun(sigtermAfterMs - (Date.now() - loadStarted));
     const signalledAt = Date.now();
-    a.child.signal('SIGTERM');
-    await letLoadRun(loadMs - (Date.now() - loadStarted));
-    const tally = (await load.stop()).get('all') ?? new Tally();
-    const old = await awaitServerExit(a, signalledAt, drainDelay + serverTimeoutMs + 10_000);
+    const old = servers[0] as ServerChild;
+    old.signal('SIGTERM');
+    await e2e.letLoadRun(loadMs - (Date.now() - loadStarted));
+    loops.stop();
+    const counts = e2e.tally((await loops.report).ended);
+    const waitMs = (drainDelay ?? 0) + e2e.serverTimeoutMs + 10_000;
+    const { cell, misses } = e2e.judgeOldServer(await e2e.awaitServerExit(old, signalledAt, waitMs));
 
     const down = proxy.lines.find((line) => /Server servers\/a is DOWN/.test(line.text) && line.at >= signalledAt);
+    const failed = counts.failed + counts.refused;
+    const reasons = e2e.formatReasons(counts.failures);
+    if ((drainDelay ?? 0) >= 3 * checkIntervalMs && failed > 0)
+      misses.push(`${failed} requests failed, none allowed (${reasons}; refused ${counts.refused})`);
+    const figures = [counts.sent, counts.completed, counts.failed, counts.refused].map(String);
     const downAfter = down === undefined ? 'never' : `${down.at - signalledAt} ms`;
-    const judged = drainDelay >= 3 * checkIntervalMs;
-    const failed = tally.failed + tally.refused;
-    const misses = oldServerMisses(old);
-    if (judged && failed > 0)
-      misses.push(
-        `drainDelay ${drainDelay}: ${failed} requests failed, none allowed (${formatReasons(tally.failures)}; refused ${tally.refused})`,
-      );
-    const cells = [
-      String(drainDelay),
-      String(tally.sent),
-      String(tally.completed),
-      String(tally.failed),
-      String(tally.refused),
-      formatReasons(tally.failures),
-      proxyErrors(proxy),
-      downAfter,
-      formatOldServer(old),
-    ];
-    return { cells, misses };
+    return { rows: [[String(n), String(drainDelay), ...figures, reasons, proxyErrors(proxy), downAfter, cell]], misses };
   } finally {
-    await load?.stop();
-    for (const server of started) server.child.signal('SIGTERM');
-    proxy?.signal('SIGTERM');
-    await Promise.all([...started.map((server) => server.child.exits(10_000)), proxy?.exits(5_000)]);
-    await Promise.all([...started.map((server) => server.child.kill()), proxy?.kill()]);
+    loops?.stop();
+    await loops?.report;
+    const children: Child[] = proxy === undefined ? servers : [...servers, proxy];
+    for (const child of children) child.signal('SIGTERM');
+    await Promise.all(children.map((child) => child.exits(10_000)));
+    await Promise.all(children.map((child) => child.kill()));
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /** The haproxy scenario: `trials` per `drainDelay` variant (500 and 0, or `--drain-delay`). */
-export const haproxyScenario: Scenario = {
+export const haproxyScenario: e2e.Scenario = {
   name: 'haproxy',
   needs: { file: haproxyBinary, install: 'apt-get install haproxy' },
-  async run(mode: Mode, settings: Settings): Promise<ScenarioReport> {
-    const trials = trialsFor(settings, 1, 5);
+  async run(mode, settings) {
+    const label = `haproxy · ${mode} (${e2e.busyLoopsFor(mode)} busy loops)`;
     const delays = settings.drainDelay === undefined ? [500, 0] : [settings.drainDelay];
-    const header = [
-      'trial',
-      'drainDelay',
-      'sent',
-      'completed',
-      'failed',
-      'refused',
-      'failures by reason',
-      'haproxy logged',
-      'a DOWN after SIGTERM',
-      'old server (a)',
-    ];
-    const rows: string[][] = [];
-    const misses: string[] = [];
-    for (const drainDelay of delays) {
-      const label = `haproxy · ${mode} (${busyLoopsFor(mode)} busy loops) · drainDelay ${drainDelay}`;
-      const done = await runTrials(
-        label,
-        trials,
-        header.length,
-        () => trial(drainDelay),
-        [String(drainDelay)],
-        ` (drainDelay ${drainDelay})`,
-      );
-      rows.push(...done.rows);
-      misses.push(...done.misses);
-    }
+    const { table, misses } = await e2e.runTrials(label, header, delays, e2e.trialsFor(settings, 1, 5), trial);
     return {
-      table: markdownTable(header, rows),
+      table,
       notes: [
         `${clients} keep-alive clients through HAProxy for ${loadMs} ms, SIGTERM to server a after ${sigtermAfterMs} ms; check every ${checkIntervalMs} ms, fall 1 rise 1, retries 0.`,
         `Target: 0 failed when drainDelay ≥ ${3 * checkIntervalMs} ms (a refused connect counts as failed here: HAProxy itself refused); every old instance exits by itself with code 0.`,

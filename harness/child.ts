@@ -3,69 +3,33 @@
  * printed, both kept in order; waits for one of them that are bounded and fail naming what did not
  * happen; typed calls that the child answers with harness/parent.ts; and its exit. Each child leads
  * its own process group, so that killing it also kills what it started (node:cluster workers), and
- * none outlives the orchestrator.
+ * none outlives the orchestrator. And the harness's own two children: its server and its load.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-
-/** TypeScript without a build step, in every Node child. */
-const tsNodeHook = require.resolve('ts-node/register/transpile-only');
+import type { LoadCalls } from './load';
+import type { ServerConfig, ServerEvent } from './protocol';
+import type { ServerCalls } from './server';
 
 /** How a process ended: `code` when it exited, `signal` when a signal ended it. */
-export interface Exit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
-
+export type Exit = { readonly code: number | null; readonly signal: NodeJS.Signals | null };
 /** One line a child wrote, with the orchestrator's clock (ms) when it was read. */
-export interface Line {
-  readonly at: number;
-  readonly text: string;
-}
-
-/** A message over the IPC channel, told apart by its `type`. */
-export interface Message {
-  readonly type: string;
-}
-
-/** Call name → its arguments and result, for a child that answers calls with `answerCalls`. */
-export type CallMap<C> = { [K in keyof C]: { args: unknown; result: unknown } };
-
-/** A call from the orchestrator; its reply echoes `seq`. */
-export interface CallMessage {
-  readonly type: 'call';
-  readonly seq: number;
-  readonly call: string;
-  readonly args: unknown;
-}
-
-/** A child's reply to a call: its result, or why it failed. */
-export interface ReplyMessage {
-  readonly type: 'reply';
-  readonly seq: number;
-  readonly result?: unknown;
-  readonly error?: string;
-}
-
-/** How to start a TypeScript child: its arguments, environment, Node flags, a core, its output and IPC. */
-export interface StartOptions {
-  readonly args?: readonly string[];
-  readonly env?: NodeJS.ProcessEnv;
-  /** Node flags beyond the ts-node hook (`--expose-gc`). */
-  readonly nodeFlags?: readonly string[];
-  /** Pins the process to this core with taskset(1), so that it shares it with no other child. */
-  readonly cpu?: number | null;
-  /** `lines` (the default) reads its stdout and stderr line by line; `inherit` passes them through. */
-  readonly output?: 'lines' | 'inherit';
-  /** An IPC channel for messages and calls (default true). */
-  readonly ipc?: boolean;
-}
+export type Line = { readonly at: number; readonly text: string };
+export type Message = { readonly type: string };
+/** Call name → its arguments and result, from the answerers of a child (harness/parent.ts): async functions of the arguments. */
+export type CallsOf<A> = {
+  [K in keyof A]: A[K] extends (args: infer Args) => Promise<infer Result> ? { args: Args; result: Result } : never;
+};
+export type CallMessage = { readonly type: 'call'; readonly seq: number; readonly call: string; readonly args: unknown };
+export type ReplyMessage = { readonly type: 'reply'; readonly seq: number; readonly result?: unknown; readonly error?: string };
+type Calls = Record<string, { args: unknown; result: unknown }>;
 
 /** Every child whose output is still open. */
 const live = new Set<{ readonly pid: number; readonly name: string; describeExit(): string; kill(): Promise<void> }>();
 
 /** A running child process, what it sent and printed, and how it ended. */
-export class Child<M extends Message = Message, Calls extends CallMap<Calls> = Record<string, never>> {
+export class Child<M extends Message = Message, C extends Calls = Calls> {
   readonly lines: Line[] = [];
   readonly messages: Message[] = [];
   readonly pid: number;
@@ -84,36 +48,19 @@ export class Child<M extends Message = Message, Calls extends CallMap<Calls> = R
     if (process.pid === undefined) throw new Error(`${name}: could not be started`);
     this.pid = process.pid;
     live.add(this);
-    for (const stream of [process.stdout, process.stderr]) {
-      if (stream === null) continue;
-      createInterface({ input: stream }).on('line', (text) => {
-        this.lines.push({ at: Date.now(), text });
-        this.wake();
-      });
-    }
-    process.on('message', (message: Message) => {
-      this.messages.push(message);
-      this.wake();
-    });
-    process.on('exit', (code, signal) => {
-      this.exit = { code, signal };
-      this.exitedAt = Date.now();
-      this.wake();
-    });
+    const read = (text: string): void => this.record(this.lines, { at: Date.now(), text });
+    for (const stream of [process.stdout, process.stderr])
+      if (stream !== null) createInterface({ input: stream }).on('line', read);
+    process.on('message', (message: Message) => this.record(this.messages, message));
+    process.on('exit', (code, signal) => this.ended({ code, signal }));
+    process.on('error', (error) => this.ended({ code: null, signal: null }, `[harness: ${error.message}]`));
     process.on('close', () => {
       this.closed = true;
       live.delete(this);
       this.wake();
     });
-    process.on('error', (error) => {
-      this.lines.push({ at: Date.now(), text: `[harness: ${error.message}]` });
-      this.exit ??= { code: null, signal: null };
-      this.exitedAt ??= Date.now();
-      this.wake();
-    });
   }
 
-  /** How it ended, once it has. */
   get exited(): Exit | undefined {
     return this.exit;
   }
@@ -123,24 +70,18 @@ export class Child<M extends Message = Message, Calls extends CallMap<Calls> = R
     if (this.process.connected) this.process.send(message);
   }
 
-  /**
-   * Its first message of `type`; rejects after `timeoutMs`, once it can send nothing more, or when
-   * it has sent a `fatal` message, saying which.
-   */
+  /** Its first message of `type`; rejects after `timeoutMs`, once it can send nothing more, or once it has sent a `fatal` one. */
   next<T extends M['type']>(type: T, timeoutMs: number): Promise<Extract<M, { type: T }>> {
     return this.until(`its '${type}' message`, timeoutMs, () => {
       const message = this.messages.find((candidate) => candidate.type === type || candidate.type === 'fatal');
-      if (message?.type === 'fatal' && type !== 'fatal') {
-        throw new Error(
-          `${this.name} (pid ${this.pid}) failed before its '${type}' message: ${String((message as { error?: unknown }).error)}`,
-        );
-      }
-      return message as Extract<M, { type: T }> | undefined;
+      if (message?.type !== 'fatal' || type === 'fatal') return message as Extract<M, { type: T }> | undefined;
+      const error = String((message as { error?: unknown }).error);
+      throw new Error(`${this.name} (pid ${this.pid}) failed before its '${type}' message: ${error}`);
     });
   }
 
   /** Calls `call` in the child and resolves with its result; rejects with its error, or after `timeoutMs`. */
-  async call<K extends keyof Calls & string>(call: K, args: Calls[K]['args'], timeoutMs: number): Promise<Calls[K]['result']> {
+  async call<K extends keyof C & string>(call: K, args: C[K]['args'], timeoutMs: number): Promise<C[K]['result']> {
     const seq = ++this.calls;
     this.send({ type: 'call', seq, call, args } satisfies CallMessage);
     const reply = await this.until(`a reply to '${call}'`, timeoutMs, () =>
@@ -150,17 +91,11 @@ export class Child<M extends Message = Message, Calls extends CallMap<Calls> = R
     return reply.result;
   }
 
-  /**
-   * The first line from index `from` on that matches `pattern`; rejects after `timeoutMs`, or once
-   * the child can print nothing more, with an error that names `what` did not happen.
-   */
+  /** The first line from index `from` on that matches `pattern`; rejects naming `what` did not happen. */
   waitForLine(pattern: RegExp, what: string, timeoutMs: number, from = 0): Promise<{ match: RegExpMatchArray; index: number }> {
     return this.until(what, timeoutMs, () => {
-      for (let index = from; index < this.lines.length; index++) {
-        const match = (this.lines[index] as Line).text.match(pattern);
-        if (match !== null) return { match, index };
-      }
-      return undefined;
+      const index = this.lines.findIndex((line, at) => at >= from && pattern.test(line.text));
+      return index < 0 ? undefined : { match: (this.lines[index] as Line).text.match(pattern) as RegExpMatchArray, index };
     });
   }
 
@@ -171,7 +106,16 @@ export class Child<M extends Message = Message, Calls extends CallMap<Calls> = R
 
   /** True once its output and IPC channel are closed (all it sent has been read), within `timeoutMs`. */
   async outputClosed(timeoutMs: number): Promise<boolean> {
-    return (await this.poll(timeoutMs, () => (this.closed ? true : undefined))) ?? false;
+    return (await this.poll(timeoutMs, () => this.closed || undefined)) ?? false;
+  }
+
+  /**
+   * Asks a child that answers calls to close its IPC channel: it then has nothing of the harness
+   * left to keep it alive, and must exit by itself. (Closed from this side, Node never emits the
+   * child's `close`: it counts the channel closed only when it reads the channel's end.)
+   */
+  disconnect(): void {
+    this.send({ type: 'disconnect' });
   }
 
   /** Sends `signal` to this process alone (not its group), unless it has exited. */
@@ -197,14 +141,37 @@ export class Child<M extends Message = Message, Calls extends CallMap<Calls> = R
     return this.exit.signal === null ? `exited with code ${String(this.exit.code)}` : `was killed by ${this.exit.signal}`;
   }
 
+  private ended(exit: Exit, line?: string): void {
+    if (line !== undefined) this.lines.push({ at: Date.now(), text: line });
+    this.exit ??= exit;
+    this.exitedAt ??= Date.now();
+    this.wake();
+  }
+
+  private record<T>(list: T[], item: T): void {
+    list.push(item);
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const wake of [...this.waiters]) wake();
+  }
+
   /** `found()` once it gives a value, or undefined after `timeoutMs` or once nothing more can arrive. */
   private async poll<T>(timeoutMs: number, found: () => T | undefined): Promise<T | undefined> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = found();
+    for (let value = found(); ; value = found()) {
       const left = deadline - Date.now();
       if (value !== undefined || left <= 0 || this.closed) return value;
-      await this.sleepUntilWoken(left);
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          this.waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.waiters.add(wake);
+      });
     }
   }
 
@@ -216,55 +183,73 @@ export class Child<M extends Message = Message, Calls extends CallMap<Calls> = R
     const printed = this.process.stdout === null ? '' : `; its last lines:\n${this.tail(8)}`;
     throw new Error(`${this.name} (pid ${this.pid}): ${what} did not happen: ${why}${printed}`);
   }
-
-  private sleepUntilWoken(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, timeoutMs);
-      this.waiters.add(wake);
-    });
-  }
-
-  private wake(): void {
-    for (const wake of [...this.waiters]) wake();
-  }
 }
 
-/** Starts the TypeScript file `file` (an absolute path) under ts-node, in its own process group. */
-export function startTs<M extends Message = Message, Calls extends CallMap<Calls> = Record<string, never>>(
+/** How to start a child; `cpu` pins it to that core with taskset(1); `output: 'inherit'` passes its output through. */
+export type StartOptions = {
+  readonly args?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  readonly nodeFlags?: readonly string[];
+  readonly cpu?: number | null;
+  readonly output?: 'lines' | 'inherit';
+  readonly ipc?: boolean;
+};
+
+/**
+ * Starts `file` in its own process group: a TypeScript file (`.ts`) under ts-node's transpile-only
+ * hook (no build step), with an IPC channel unless `ipc: false`; any other file as a program.
+ */
+export function start<M extends Message = Message, C extends Calls = Calls>(
   name: string,
   file: string,
   options: StartOptions = {},
-): Child<M, Calls> {
-  const node = [process.execPath, '-r', tsNodeHook, ...(options.nodeFlags ?? []), file, ...(options.args ?? [])];
-  const command =
-    options.cpu === undefined || options.cpu === null ? node : ['taskset', '--cpu-list', String(options.cpu), ...node];
-  const output = options.output === 'inherit' ? 'inherit' : 'pipe';
-  const stdio: StdioOptions = options.ipc === false ? ['ignore', output, output] : ['ignore', output, output, 'ipc'];
-  return new Child(
-    name,
-    spawn(command[0] as string, command.slice(1), { detached: true, stdio, env: { ...process.env, ...options.env } }),
-  );
-}
-
-/** Starts the program `file` with `args`, in its own process group, its output read line by line. */
-export function startBinary(name: string, file: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Child {
-  return new Child(
-    name,
-    spawn(file, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }),
-  );
+): Child<M, C> {
+  const ts = file.endsWith('.ts');
+  const { args = [], env, cpu, output, ipc = ts, nodeFlags = [] } = options;
+  const hook = ts ? [process.execPath, '-r', require.resolve('ts-node/register/transpile-only'), ...nodeFlags] : [];
+  const pinned = cpu === undefined || cpu === null ? [] : ['taskset', '--cpu-list', String(cpu)];
+  const [command = file, ...rest] = [...pinned, ...hook, file, ...args];
+  const out = output === 'inherit' ? 'inherit' : 'pipe';
+  const stdio: StdioOptions = ipc ? ['ignore', out, out, 'ipc'] : ['ignore', out, out];
+  return new Child(name, spawn(command, rest, { detached: true, stdio, env: { ...process.env, ...env } }));
 }
 
 /** SIGKILLs every child whose output is still open, and returns what each was doing before, for a report. */
 export async function killLeftovers(): Promise<string[]> {
   const left = [...live];
-  const described = left.map((child) => `${child.name} (pid ${child.pid}) ${child.describeExit()}, its output still open`);
   await Promise.all(left.map((child) => child.kill()));
-  return described;
+  return left.map((child) => `${child.name} (pid ${child.pid}) ${child.describeExit()}, its output still open`);
+}
+
+export type ServerChild = Child<ServerEvent, ServerCalls>;
+export type LoadChild = Child<{ type: 'ready' }, LoadCalls>;
+type Placement = Pick<StartOptions, 'cpu' | 'output'>;
+/** A ts-node child needs this long to start on a busy 2-core machine, with room to spare (ms). */
+export const startupMs = 30_000;
+
+/** Starts a server process of the harness for `config` (with `gc()`, for bench F) and resolves once it listens. */
+export async function startServer(config: ServerConfig, options: Placement = {}): Promise<{ child: ServerChild; port: number }> {
+  const file = join(__dirname, 'server.ts');
+  const args = [JSON.stringify(config)];
+  const child: ServerChild = start(`server ${config.system}`, file, { ...options, args, nodeFlags: ['--expose-gc'] });
+  return { child, port: (await readyOrKilled(child, child.next('ready', startupMs))).port };
+}
+
+/** Starts a load process of the harness and resolves once it is ready. */
+export async function startLoad(name: string, options: Placement = {}): Promise<LoadChild> {
+  const child: LoadChild = start(name, join(__dirname, 'load.ts'), options);
+  await readyOrKilled(child, child.next('ready', startupMs));
+  return child;
+}
+
+/** Resolves as `ready` does; if it rejects, kills `child` first. */
+async function readyOrKilled<T>(child: { kill(): Promise<void> }, ready: Promise<T>): Promise<T> {
+  try {
+    return await ready;
+  } catch (error) {
+    await child.kill();
+    throw error;
+  }
 }
 
 function killGroup(pid: number): void {

@@ -4,18 +4,31 @@
  * session when the current one has received GOAWAY or closed.
  */
 import * as http2 from 'node:http2';
-import type { Outcome, Requester, Verify, WholeResponse } from './request-loops';
+import type { Outcome, Requester, Verify, WholeResponse } from './loops';
 
 /** What asking a group for a session gave: an open session, a refusal, or another failure. */
-export type SessionResult =
+type SessionResult =
   { kind: 'open'; session: http2.ClientHttp2Session } | { kind: 'refused' } | { kind: 'failed'; reason: string };
 
 /** What became of one stream: its whole response, a failure, or `unsent` (the session took no new stream). */
-export type StreamResult =
-  ({ kind: 'response' } & WholeResponse) | { kind: 'failed'; reason: string } | { kind: 'unsent'; reason: string };
+type StreamResult = ({ kind: 'response' } & WholeResponse) | { kind: 'failed' | 'unsent'; reason: string };
 
 /** A loop gives up a request after this many sessions that would not take its stream. */
 const maxUnsent = 1_000;
+
+/** RFC 9113 §7 names of the error codes a stream can end with. */
+const rstNames: Record<number, string> = {
+  [http2.constants.NGHTTP2_PROTOCOL_ERROR]: 'PROTOCOL_ERROR',
+  [http2.constants.NGHTTP2_INTERNAL_ERROR]: 'INTERNAL_ERROR',
+  [http2.constants.NGHTTP2_REFUSED_STREAM]: 'REFUSED_STREAM',
+  [http2.constants.NGHTTP2_CANCEL]: 'CANCEL',
+};
+
+/** A refused connect, or another failure. */
+export function connectFailure(error: NodeJS.ErrnoException): { kind: 'refused' } | { kind: 'failed'; reason: string } {
+  if (error.code === 'ECONNREFUSED') return { kind: 'refused' };
+  return { kind: 'failed', reason: `connect: ${error.code ?? error.message}` };
+}
 
 /** One session at a time to 127.0.0.1:`port`, shared by the request loops of a group. */
 export class SessionGroup {
@@ -26,11 +39,7 @@ export class SessionGroup {
   private last: SessionResult | undefined;
   private readonly usable = new WeakSet<http2.ClientHttp2Session>();
 
-  constructor(
-    private readonly port: number,
-    private readonly ca: Buffer,
-    private readonly connectTimeoutMs: number,
-  ) {}
+  constructor(private readonly target: { port: number; ca: Buffer; connectTimeoutMs: number }) {}
 
   /**
    * The session to send on: the one being opened (loops that ask meanwhile share it), the open
@@ -57,29 +66,21 @@ export class SessionGroup {
 
   private connect(): Promise<SessionResult> {
     return new Promise((resolve) => {
-      const session = http2.connect(`https://127.0.0.1:${this.port}`, { ca: this.ca });
+      const session = http2.connect(`https://127.0.0.1:${this.target.port}`, { ca: this.target.ca });
       this.opened++;
-      let settled = false;
+      // A promise settles once: what comes after the first outcome changes nothing.
       const settle = (result: SessionResult): void => {
-        if (settled) return;
-        settled = true;
         clearTimeout(timer);
         resolve(result);
       };
       const timer = setTimeout(() => {
         session.destroy();
         settle({ kind: 'failed', reason: 'connect: timeout' });
-      }, this.connectTimeoutMs);
-      const unusable = (): void => {
-        this.usable.delete(session);
-      };
+      }, this.target.connectTimeoutMs);
+      const unusable = (): boolean => this.usable.delete(session);
       session.on('error', (error: NodeJS.ErrnoException) => {
         unusable();
-        settle(
-          error.code === 'ECONNREFUSED'
-            ? { kind: 'refused' }
-            : { kind: 'failed', reason: `connect: ${error.code ?? error.message}` },
-        );
+        settle(connectFailure(error));
       });
       session.on('goaway', unusable);
       session.on('close', () => {
@@ -95,7 +96,7 @@ export class SessionGroup {
 }
 
 /** One request for `id` on `session`: its whole response, or how it failed; `timeoutMs` bounds the wait. */
-export function requestOnSession(session: http2.ClientHttp2Session, id: string, timeoutMs: number): Promise<StreamResult> {
+function requestOnSession(session: http2.ClientHttp2Session, id: string, timeoutMs: number): Promise<StreamResult> {
   return new Promise((resolve) => {
     let stream: http2.ClientHttp2Stream;
     try {
@@ -104,46 +105,38 @@ export function requestOnSession(session: http2.ClientHttp2Session, id: string, 
       resolve({ kind: 'unsent', reason: (error as NodeJS.ErrnoException).code ?? String(error) });
       return;
     }
-    let status = 0;
-    let echoedId: string | undefined;
-    const chunks: Buffer[] = [];
-    let ended = false;
+    const response = { status: 0, echoedId: undefined as string | undefined, chunks: [] as Buffer[], ended: false };
     let error: string | undefined;
-    const timer = setTimeout(
-      () => {
-        error = 'no answer by the deadline';
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-      },
-      Math.max(0, timeoutMs),
-    );
+    const cancel = (): void => {
+      error = 'no answer by the deadline';
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    };
+    const timer = setTimeout(cancel, Math.max(0, timeoutMs));
     stream.on('response', (headers) => {
-      status = Number(headers[':status']);
-      const value = headers['x-request-id'];
-      echoedId = typeof value === 'string' ? value : undefined;
+      response.status = Number(headers[':status']);
+      const echoed = headers['x-request-id'];
+      response.echoedId = typeof echoed === 'string' ? echoed : undefined;
     });
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => (ended = true));
+    stream.on('data', (chunk: Buffer) => response.chunks.push(chunk));
+    stream.on('end', () => (response.ended = true));
     stream.on('error', (e: NodeJS.ErrnoException) => (error ??= e.code ?? e.message));
     stream.on('close', () => {
       clearTimeout(timer);
       const code = stream.rstCode;
-      if (code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR)
-        error = `${error ?? 'closed'}, RST_STREAM ${rstName(code)}`;
-      if (error === undefined && !ended) error = 'closed before the end';
-      resolve(
-        error === undefined
-          ? { kind: 'response', status, echoedId, body: Buffer.concat(chunks) }
-          : { kind: 'failed', reason: error },
-      );
+      if (code !== http2.constants.NGHTTP2_NO_ERROR) error = `${error ?? 'closed'}, RST_STREAM ${rstNames[code] ?? String(code)}`;
+      if (error === undefined && !response.ended) error = 'closed before the end';
+      const { status, echoedId, chunks } = response;
+      if (error !== undefined) resolve({ kind: 'failed', reason: error });
+      else resolve({ kind: 'response', status, echoedId, body: Buffer.concat(chunks) });
     });
   });
 }
 
 /** A request loop's stream on its group's session; a stream the session would not take goes out, same id, on the next one. */
-export function h2Requester(group: SessionGroup, verify?: Verify): Requester {
+export function h2Requester(group: SessionGroup, verify: Verify): Requester {
   let lastSession: http2.ClientHttp2Session | undefined;
   return {
-    async request(id: string, timeoutMs: number): Promise<Outcome> {
+    async request(id, timeoutMs): Promise<Outcome> {
       const deadline = Date.now() + timeoutMs;
       for (let unsent = 1; ; unsent++) {
         const opened = await group.session();
@@ -154,7 +147,7 @@ export function h2Requester(group: SessionGroup, verify?: Verify): Requester {
         const result = await requestOnSession(opened.session, id, deadline - Date.now());
         if (result.kind === 'failed') return { kind: 'failed', reason: result.reason, sent: true, fresh };
         if (result.kind === 'response') {
-          const wrong = verify?.(id, result);
+          const wrong = verify(id, result);
           return wrong === undefined ? { kind: 'completed' } : { kind: 'wrong', reason: wrong, sent: true, fresh };
         }
         if (unsent >= maxUnsent) return { kind: 'failed', reason: `unsent: ${result.reason}`, sent: false, fresh: true };
@@ -163,15 +156,4 @@ export function h2Requester(group: SessionGroup, verify?: Verify): Requester {
     },
     close: () => undefined,
   };
-}
-
-/** RFC 9113 §7 names of the error codes a stream can end with. */
-function rstName(code: number): string {
-  const names: Record<number, string> = {
-    [http2.constants.NGHTTP2_PROTOCOL_ERROR]: 'PROTOCOL_ERROR',
-    [http2.constants.NGHTTP2_INTERNAL_ERROR]: 'INTERNAL_ERROR',
-    [http2.constants.NGHTTP2_REFUSED_STREAM]: 'REFUSED_STREAM',
-    [http2.constants.NGHTTP2_CANCEL]: 'CANCEL',
-  };
-  return names[code] ?? String(code);
 }

@@ -1,164 +1,92 @@
 /**
- * One stress trial: a server process and a load process, forked fresh; the server shuts down at
- * a moment drawn from the trial's seed; each request is then classed from both sides.
+ * One stress trial: a fresh server process (rx-graceful with a `state$` subscriber, the stress
+ * workload) and a fresh load process (100 request loops, back to back or with think times), both
+ * of the harness; the server shuts down at a moment drawn from the trial's seed; every request is
+ * then classed from both sides, and the trial passes only if nothing went wrong.
  */
-import { join } from 'node:path';
-import { startTs } from '../harness/child';
-import { classify, type Classification } from './classify';
-import type {
-  LoadCommand,
-  LoadConfig,
-  LoadMessage,
-  LoadReport,
-  Protocol,
-  ServerConfig,
-  ServerLog,
-  ServerMessage,
-  ShutdownFigures,
-} from './messages';
-import { Prng } from './prng';
+import type { ShutdownResult } from '../src';
+import { killLeftovers, startLoad, startServer } from '../harness/child';
+import { classify, type Classification } from '../harness/classify';
+import { errorMessage } from '../harness/cli';
+import type { AtShutdown, DoneEvent, LoopsReport } from '../harness/protocol';
+import { seeded } from '../harness/workload';
 
-/** What a trial runs: its protocol, seed and load. */
-export interface TrialOptions {
-  readonly protocol: Protocol;
-  /** Decides the moment of the shutdown; the same seed, the same moment. */
-  readonly seed: number;
-  /** Shut down 0.2–1 s into the load instead of 0.5–4 s. */
-  readonly quick?: boolean;
-  /** Its number in the run, for the report (default 1). */
-  readonly trial?: number;
-  /** Request loops (default 100). */
-  readonly clients?: number;
-  /** HTTP/2: loops per session (default 10: 100 loops on 10 sessions). */
-  readonly streamsPerSession?: number;
-  /** `GracefulServer`'s `timeout`, ms (default 5000). */
-  readonly timeoutMs?: number;
-  /** Each client pauses 0 to this many ms after a response (default 0: back to back). */
-  readonly thinkMaxMs?: number;
-  /** `GracefulServer`'s `idleLinger`, ms (default: the library's). */
-  readonly idleLinger?: number;
-}
+export const protocols = ['http', 'https', 'h2'] as const;
+export type Protocol = (typeof protocols)[number];
+
+/** The run's flags: shutdown 0.2–1 s into the load (`quick`) or 0.5–4 s, clients' pause after a request, `idleLinger`. */
+export type RunFlags = { readonly quick: boolean; readonly thinkMaxMs: number; readonly idleLinger: number | undefined };
 
 /** What a trial gave: its requests classed, the shutdown, and what went wrong with the trial itself. */
 export interface TrialResult extends Classification {
   readonly trial: number;
   readonly protocol: Protocol;
+  /** Draws the moment of the shutdown and the think times: the same seed, the same trial. */
   readonly seed: number;
   /** ms from the server's first request to its `shutdown()` call. */
   readonly shutdownAfterMs: number;
   /** The server's state when it called `shutdown()`: connections (HTTP/2: sessions) open, active; requests so far. */
-  readonly atShutdown: { readonly open: number; readonly active: number; readonly received: number } | undefined;
+  readonly atShutdown: AtShutdown | null;
   /** What `wait()` gave. */
-  readonly shutdown: ShutdownFigures | undefined;
+  readonly shutdown: ShutdownResult | null;
   /** Connections (HTTP/2: sessions) the clients opened. */
   readonly connections: number;
-  /** Loops still running at the load's deadline (they should all have stopped on `ECONNREFUSED`). */
-  readonly atDeadline: number;
   /** Wall time of the whole trial, process start-up included, ms. */
   readonly wallMs: number;
   /** What went wrong with the trial itself: a process that failed, did not answer or did not exit by itself. */
   readonly problems: string[];
-  /** No request lost, no anomaly, no problem. */
+  /** No problem, no anomaly, 0 lost, some completed, `sent = completed + refused + reset + lost`, 0 killed. */
   readonly ok: boolean;
 }
 
-const startupMs = 30_000;
+const timeoutMs = 5_000;
 /** After its last message, a child has this long to exit by itself (its IPC channel is closed). */
 const exitMs = 3_000;
 
-const nothingLoaded: LoadReport = { sent: 0, completed: [], refused: [], failures: [], connections: 0, atDeadline: 0 };
-const nothingLogged: ServerLog = { received: [], finished: [] };
-
-/** The moment of the shutdown, ms after the server's first request. */
-export function shutdownMoment(seed: number, quick: boolean): number {
-  const prng = new Prng(seed);
-  return quick ? prng.between(200, 1_000) : prng.between(500, 4_000);
-}
-
-/** Runs one trial in a fresh server and load process, and classes every request. */
-export async function runTrial(options: TrialOptions): Promise<TrialResult> {
+/** Runs trial `trial` in a fresh server and load process, and classes every request. */
+export async function runTrial(protocol: Protocol, seed: number, trial: number, flags: RunFlags): Promise<TrialResult> {
   const began = Date.now();
-  const quick = options.quick ?? false;
-  const timeoutMs = options.timeoutMs ?? 5_000;
-  const shutdownAfterMs = shutdownMoment(options.seed, quick);
-  const serverConfig: ServerConfig =
-    options.idleLinger === undefined
-      ? { protocol: options.protocol, timeoutMs, shutdownAfterMs }
-      : { protocol: options.protocol, timeoutMs, shutdownAfterMs, idleLinger: options.idleLinger };
-  const loadConfig: LoadConfig = {
-    protocol: options.protocol,
-    clients: options.clients ?? 100,
-    streamsPerSession: options.streamsPerSession ?? 10,
-    // Every loop should stop on ECONNREFUSED well before: this only bounds a trial that goes wrong.
-    deadlineMs: shutdownAfterMs + timeoutMs + 3_000,
-    thinkMaxMs: options.thinkMaxMs ?? 0,
-    seed: options.seed,
-  };
+  const shutdownAfterMs = flags.quick ? seeded(seed)(200, 1_000) : seeded(seed)(500, 4_000);
+  const trigger = { kind: 'afterFirstRequest', delayMs: shutdownAfterMs } as const;
+  const options = flags.idleLinger === undefined ? {} : { idleLinger: flags.idleLinger };
+  // Every loop should stop on ECONNREFUSED well before: this only bounds a trial that goes wrong.
+  const deadlineMs = shutdownAfterMs + timeoutMs + 3_000;
   const problems: string[] = [];
-  let loadReport = nothingLoaded;
-  let serverLog = nothingLogged;
-  let atShutdown: TrialResult['atShutdown'];
-  let shutdown: ShutdownFigures | undefined;
-
-  const server = startTs<ServerMessage>('server', join(__dirname, 'server.ts'), {
-    args: [JSON.stringify(serverConfig)],
-    output: 'inherit',
-  });
-  const load = startTs<LoadMessage>('load', join(__dirname, 'load.ts'), {
-    args: [JSON.stringify(loadConfig)],
-    output: 'inherit',
-  });
+  let loops: LoopsReport = { began: 0, ended: [], connections: 0, atDeadline: 0 };
+  let done: DoneEvent | undefined;
   try {
-    const [listening] = await Promise.all([server.next('listening', startupMs), load.next('ready', startupMs)]);
-    load.send({ type: 'go', port: listening.port } satisfies LoadCommand);
-
-    const bound = loadConfig.deadlineMs + 10_000;
-    const [started, done, loaded] = await Promise.allSettled([
-      server.next('shutdown', bound),
-      server.next('done', bound),
-      load.next('done', bound),
-    ]);
-    if (started.status === 'fulfilled')
-      atShutdown = { open: started.value.open, active: started.value.active, received: started.value.receivedBefore };
-    if (done.status === 'fulfilled') {
-      shutdown = done.value.result;
-      serverLog = done.value.log;
-      if (done.value.stateAfter.open !== 0 || done.value.stateAfter.phase !== 'stopped')
-        problems.push(`after wait(): ${JSON.stringify(done.value.stateAfter)}`);
-    } else {
-      problems.push(`the server reported no finished shutdown: ${errorMessage(done.reason)}`);
-    }
-    if (loaded.status === 'fulfilled') loadReport = loaded.value.report;
+    const config = { system: 'rx-graceful-state', protocol, handler: { kind: 'workload' }, trigger, timeoutMs, options } as const;
+    const inherit = { output: 'inherit' } as const;
+    const [server, load] = await Promise.all([startServer(config, inherit), startLoad('load', inherit)]);
+    // 100 loops (HTTP/2: on 10 sessions), each response checked byte for byte.
+    const args = { protocol, port: server.port, clients: 100, streamsPerSession: 10, deadlineMs, seed, workload: true };
+    const loading = load.call('loops', { ...args, thinkMaxMs: flags.thinkMaxMs }, deadlineMs + 10_000);
+    const [loaded, finished] = await Promise.allSettled([loading, server.child.next('done', deadlineMs + 10_000)]);
+    if (finished.status === 'rejected')
+      problems.push(`the server reported no finished shutdown: ${errorMessage(finished.reason)}`);
+    else if (finished.value.stateAfter?.open !== 0 || finished.value.stateAfter.phase !== 'stopped')
+      problems.push(`after wait(): ${JSON.stringify(finished.value.stateAfter)}`);
+    done = finished.status === 'fulfilled' ? finished.value : undefined;
+    if (loaded.status === 'fulfilled') loops = loaded.value;
     else problems.push(`the load process reported nothing: ${errorMessage(loaded.reason)}`);
-    if (loadReport.atDeadline > 0) problems.push(`${loadReport.atDeadline} client loops were still running at the load deadline`);
+    if (loops.atDeadline > 0) problems.push(`${loops.atDeadline} client loops were still running at the load deadline`);
 
-    const [serverExit, loadExit] = await Promise.all([server.exits(exitMs), load.exits(exitMs)]);
+    load.disconnect();
+    const [serverExit, loadExit] = await Promise.all([server.child.exits(exitMs), load.exits(exitMs)]);
     if (serverExit === undefined)
       problems.push(`the server process did not exit by itself within ${exitMs} ms of its drain (a handle left open)`);
     if (loadExit === undefined) problems.push(`the load process did not exit by itself within ${exitMs} ms`);
   } catch (error) {
     problems.push(errorMessage(error));
   } finally {
-    await Promise.all([server.kill(), load.kill()]);
+    await killLeftovers();
   }
 
-  const classification = classify(loadReport, serverLog);
-  return {
-    trial: options.trial ?? 1,
-    protocol: options.protocol,
-    seed: options.seed,
-    shutdownAfterMs,
-    atShutdown,
-    shutdown,
-    connections: loadReport.connections,
-    atDeadline: loadReport.atDeadline,
-    wallMs: Date.now() - began,
-    ...classification,
-    problems,
-    ok: classification.lost === 0 && classification.anomalies.length === 0 && problems.length === 0,
-  };
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const classified = classify(loops, done ?? { received: [], finished: [] });
+  const { sent, completed, refused, reset, lost, anomalies } = classified;
+  const shutdown = done?.result ?? null;
+  const counted = completed > 0 && sent === completed + refused + reset + lost;
+  const ok = problems.length + anomalies.length + lost === 0 && counted && shutdown?.killed === 0;
+  const measured = { shutdownAfterMs, atShutdown: done?.atShutdown ?? null, shutdown, connections: loops.connections };
+  return { trial, protocol, seed, ...measured, wallMs: Date.now() - began, ...classified, problems, ok };
 }

@@ -1,89 +1,107 @@
-import { formatRatio, formatSummary, markdownTable } from '../../harness/markdown';
-import { RoundSeries } from '../../harness/stats';
-import { idleKeepAliveTimeoutMs, idleTimeoutMs, idleTrials, openConcurrency } from './idle-trials';
-import { isPeer, ratioTarget, type Scenario, type TargetCheck } from './scenario';
+import { formatSummary, markdownTable } from '../../harness/markdown';
+import type { Bench, Figures, Series } from '../context';
+import { check, ratioTarget, rxSystems, type ScenarioReport, type TargetCheck } from './scenario';
 
 /** B. Idle keep-alive connections, then a shutdown with a 10 s timeout: time to resolve. */
-export const scenario: Scenario = {
-  id: 'B',
-  title: 'B. Shutdown with idle keep-alive connections',
-  async run(context) {
-    const sizes = [100, 1_000, 10_000].filter((size) => {
-      const problem = context.tooManyFiles(size);
-      if (problem) {
-        context.notes.push(`B ${size}: ${problem}`);
-        context.progress(`skipping B with ${size} connections: ${problem}`);
-      }
-      return problem === null;
-    });
-    const resolve = new Map(sizes.map((size) => [size, new RoundSeries(context.rounds)]));
+export async function idleConnections(bench: Bench): Promise<ScenarioReport> {
+  const sizes: { size: number; label: string; resolve: Series }[] = [];
+  for (const size of [100, 1_000, 10_000]) {
+    const label = size.toLocaleString('en-US');
+    if (bench.tooManyFiles(`B ${label}`, size) === null)
+      sizes.push({ size, label, resolve: (await idleTrials(bench, size)).get('resolveMs') });
+  }
 
-    for (const size of sizes) {
-      const series = resolve.get(size) as RoundSeries;
-      for (const trial of await idleTrials(context, size)) series.set(trial.system, trial.round, trial.done.durationMs);
-    }
-
-    const header = ['system', ...sizes.flatMap((size) => [`${size.toLocaleString('en-US')} idle, ms`, '× bare'])];
-    const rows = context.systems.map((system) => [
+  const header = ['system', ...sizes.flatMap(({ label }) => [`${label} idle, ms`, '× bare'])];
+  const rows = bench.systems.map((system) => [
+    system,
+    ...sizes.flatMap(({ resolve }) => [formatSummary(resolve.summary(system), 1), formatSummary(resolve.ratio(system), 2)]),
+  ]);
+  const summaries = bench.systems.flatMap((system) =>
+    sizes.map(({ size, resolve }) => ({
+      scenario: 'B',
       system,
-      ...sizes.flatMap((size) => {
-        const series = resolve.get(size) as RoundSeries;
-        return [formatSummary(series.summary(system), 1), formatRatio(series.ratio(system, 'bare'))];
-      }),
-    ]);
-    const summaries = context.systems.flatMap((system) =>
-      sizes.map((size) => {
-        const series = resolve.get(size) as RoundSeries;
-        return {
-          scenario: 'B',
-          system,
-          idleConnections: size,
-          resolveMs: series.summary(system),
-          vsBare: series.ratio(system, 'bare'),
-        };
-      }),
+      idleConnections: size,
+      resolveMs: resolve.summary(system),
+      vsBare: resolve.ratio(system),
+    })),
+  );
+
+  const targets: TargetCheck[] = sizes.flatMap(({ size, label, resolve }) => {
+    const peers = bench.systems.filter((system) => !system.startsWith('rx-graceful'));
+    const fastest = peers
+      .map((system) => ({ system, median: resolve.summary(system)?.median ?? Infinity }))
+      .reduce((best, peer) => (peer.median < best.median ? peer : best), { system: 'no peer', median: Infinity });
+    const checks = rxSystems.map((system) =>
+      check(
+        `B ${label} idle: ${system} no later than the fastest peer`,
+        fastest.median === Infinity ? null : resolve.summary(system),
+        (own) => [
+          `${formatSummary(own, 1)} ms vs ${fastest.system} ${fastest.median.toFixed(1)} ms`,
+          own.median <= fastest.median,
+        ],
+      ),
     );
+    if (size === 10_000) checks.push(ratioTarget('B 10,000 idle: rx-graceful ≤ 0.75 × bare', resolve.ratio('rx-graceful'), 0.75));
+    return checks;
+  });
 
-    const targets: TargetCheck[] = [];
-    for (const size of sizes) {
-      const series = resolve.get(size) as RoundSeries;
-      const peers = context.systems.filter(isPeer).map((system) => ({ system, median: series.summary(system)?.median }));
-      const fastest = peers.reduce<{ system: string; median: number } | null>(
-        (best, peer) =>
-          peer.median !== undefined && (best === null || peer.median < best.median)
-            ? { system: peer.system, median: peer.median }
-            : best,
-        null,
-      );
-      for (const system of ['rx-graceful', 'rx-graceful-state']) {
-        const own = series.summary(system);
-        targets.push({
-          target: `B ${size.toLocaleString('en-US')} idle: ${system} no later than the fastest peer`,
-          measured:
-            own && fastest ? `${formatSummary(own, 1)} ms vs ${fastest.system} ${fastest.median.toFixed(1)} ms` : 'not measured',
-          met: own && fastest ? own.median <= fastest.median : null,
-        });
-      }
-      if (size === 10_000)
-        targets.push(ratioTarget('B 10,000 idle: rx-graceful ≤ 0.75 × bare', series.ratio('rx-graceful', 'bare'), 0.75));
+  return {
+    title: 'B. Shutdown with idle keep-alive connections',
+    method:
+      `The load processes open N keep-alive connections (${openConcurrency} at a time per process; above 2,000 split over two processes), send one request on each and keep them idle ` +
+      `(server keepAliveTimeout ${keepAliveTimeoutMs / 1000} s so none expires during setup). Then the server process calls the system’s shutdown with a ${idleTimeoutMs / 1000} s timeout ` +
+      'and times, in its own clock, how long the shutdown takes to report that it has finished.',
+    tables: [
+      {
+        caption: 'Time from the shutdown call to its resolution (ms), by number of idle connections',
+        markdown: markdownTable(header, rows),
+        summaries,
+      },
+    ],
+    charts: [],
+    targets,
+  };
+}
+
+/** Long enough that no idle connection times out while the others are being opened. */
+export const keepAliveTimeoutMs = 60_000;
+export const idleTimeoutMs = 10_000;
+export const openConcurrency = 100;
+
+/** The trials of each size, once per run: B and F share them. */
+const cache = new Map<number, Promise<Figures>>();
+
+/**
+ * The trials B and F share, once per size and run: open `size` idle keep-alive connections (one
+ * request each), measure the server's memory around that, then shut down with a 10 s timeout and
+ * time it. Figures: `resolveMs` (B), `heapPerConnection` and `rssPerConnection` (F, at 10,000).
+ * B is the cost of closing idle connections, not of the linger (`idleLinger: 0`), whose default is
+ * chosen by what pooled clients see (npm run e2e -- --only=fetch).
+ */
+export function idleTrials(bench: Bench, size: number): Promise<Figures> {
+  const cached = cache.get(size);
+  if (cached !== undefined) return cached;
+  const shape = { handler: { kind: 'trivial' }, trigger: { kind: 'call' }, options: { idleLinger: 0 } } as const;
+  const config = { ...shape, timeoutMs: idleTimeoutMs, keepAliveTimeoutMs };
+  const label = `B/F ${size.toLocaleString('en-US')} idle`;
+  const trials = bench.trials(label, config, async ({ child, port }) => {
+    const before = await child.call('memory', {}, 10_000);
+    const parts = bench.spread(size);
+    try {
+      const idle = ({ load, count }: (typeof parts)[number]) =>
+        load.call('idle', { port, count, concurrency: openConcurrency }, 60_000);
+      const open = (await Promise.all(parts.map(idle))).reduce((sum, part) => sum + part.opened, 0);
+      if (open !== size) throw new Error(`opened ${open} of ${size} connections`);
+      const after = await child.call('memory', {}, 10_000);
+      if (!(await child.call('shutdown', {}, 5_000))) throw new Error('the server did not start a shutdown');
+      const done = await child.next('done', idleTimeoutMs + 5_000);
+      const heapPerConnection = (after.heapUsed - before.heapUsed) / open;
+      const perConnection = { heapPerConnection, rssPerConnection: (after.rss - before.rss) / open };
+      return { resolveMs: done.durationMs, ...perConnection, size, before, after, killed: done.killed };
+    } finally {
+      await Promise.all(parts.map(({ load }) => load.call('release', {}, 10_000)));
     }
-
-    return {
-      id: 'B',
-      title: this.title,
-      method:
-        `The load processes open N keep-alive connections (${openConcurrency} at a time per process; above 2,000 split over two processes), send one request on each and keep them idle ` +
-        `(server keepAliveTimeout ${idleKeepAliveTimeoutMs / 1000} s so none expires during setup). Then the server process calls the system’s shutdown with a ${idleTimeoutMs / 1000} s timeout ` +
-        'and times, in its own clock, how long the shutdown takes to report that it has finished.',
-      tables: [
-        {
-          caption: 'Time from the shutdown call to its resolution (ms), by number of idle connections',
-          markdown: markdownTable(header, rows),
-        },
-      ],
-      summaries,
-      charts: [],
-      targets,
-    };
-  },
-};
+  });
+  cache.set(size, trials);
+  return trials;
+}

@@ -1,90 +1,57 @@
 import type { TopLevelSpec } from 'vega-lite';
-import { formatRatio, formatSummary, markdownTable } from '../../harness/markdown';
-import type { RoundSeries, Summary } from '../../harness/stats';
-import type { BenchContext } from '../context';
-import type { ScenarioId } from '../settings';
+import { formatSummary, markdownTable, type Summary } from '../../harness/markdown';
+import type { Series } from '../context';
 
-/** One check of the issue's targets against rx-graceful's figures. */
-export interface TargetCheck {
-  target: string;
-  measured: string;
-  /** null when it could not be measured (e.g. rx-graceful did not run). */
-  met: boolean | null;
-}
+/** One check of the issue's targets against rx-graceful's figures; `met` is null when it could not be measured. */
+export type TargetCheck = { target: string; measured: string; met: boolean | null };
 
-/** What a scenario gives run.ts: its tables, JSON lines, charts and target checks. */
+/** A table of a scenario: its caption, its Markdown, and one JSON line per row. */
+export type Table = { caption: string; markdown: string; summaries: Record<string, unknown>[] };
+
+/** What a scenario gives run.ts: its tables, charts and target checks, and what was measured and how (for RESULTS.md). */
 export interface ScenarioReport {
-  id: ScenarioId;
   title: string;
-  /** What was measured and how, one paragraph, for RESULTS.md. */
   method: string;
-  tables: { caption: string; markdown: string }[];
-  /** One JSON object per summary row: what `run` prints as JSON lines. */
-  summaries: Record<string, unknown>[];
+  tables: Table[];
   charts: { file: string; title: string; spec: TopLevelSpec }[];
   targets: TargetCheck[];
 }
 
-/** One scenario of the benchmark, run over every system. */
-export interface Scenario {
-  id: ScenarioId;
-  title: string;
-  run(context: BenchContext): Promise<ScenarioReport>;
-}
+/** rx-graceful's two systems, whose figures the targets judge. */
+export const rxSystems = ['rx-graceful', 'rx-graceful-state'] as const;
 
-/** The systems rx-graceful is compared with: every system but its own two. */
-export function isPeer(system: string): boolean {
-  return !system.startsWith('rx-graceful');
-}
-
-/** One column of a scenario's table, and under `key` the same figure in each system's JSON line. */
-export interface Column {
-  readonly header: string;
-  readonly key: string;
-  readonly cell: (system: string) => string;
-  readonly json: (system: string) => unknown;
-}
+/** One column of a table: its header, its cell per system, and under `key` the same figure in each system's JSON line. */
+export type Column = { header: string; key: string; cell: (system: string) => string; json: (system: string) => unknown };
 
 /** The column of `series`: median (min–max) over rounds with `digits` decimals. */
-export function summaryColumn(header: string, key: string, series: RoundSeries, digits = 0): Column {
-  return {
-    header,
-    key,
-    cell: (system) => formatSummary(series.summary(system), digits),
-    json: (system) => series.summary(system),
-  };
+export function column(header: string, key: string, series: Series, digits = 0): Column {
+  const summary = (system: string): Summary | null => series.summary(system);
+  return { header, key, cell: (system) => formatSummary(summary(system), digits), json: summary };
 }
 
 /** The column of `series`'s per-round ratio to bare. */
-export function ratioColumn(header: string, key: string, series: RoundSeries): Column {
-  return {
-    header,
-    key,
-    cell: (system) => formatRatio(series.ratio(system, 'bare')),
-    json: (system) => series.ratio(system, 'bare'),
-  };
+export function ratioColumn(header: string, key: string, series: Series): Column {
+  return { header, key, cell: (system) => formatSummary(series.ratio(system), 2), json: (system) => series.ratio(system) };
 }
 
 /** A table with a row per system, and a JSON line per system that begins with `fields` (the scenario, …). */
-export function systemsTable(
-  systems: readonly string[],
-  columns: readonly Column[],
-  fields: Record<string, unknown>,
-): { markdown: string; summaries: Record<string, unknown>[] } {
-  return {
-    markdown: markdownTable(
-      ['system', ...columns.map((column) => column.header)],
-      systems.map((system) => [system, ...columns.map((column) => column.cell(system))]),
-    ),
-    summaries: systems.map((system) => ({
-      ...fields,
-      system,
-      ...Object.fromEntries(columns.map((column) => [column.key, column.json(system)])),
-    })),
-  };
+export function systemsTable(caption: string, systems: readonly string[], columns: readonly Column[], fields: object): Table {
+  const markdown = markdownTable(
+    ['system', ...columns.map((c) => c.header)],
+    systems.map((system) => [system, ...columns.map((c) => c.cell(system))]),
+  );
+  const json = (system: string): object => Object.fromEntries(columns.map((c) => [c.key, c.json(system)]));
+  return { caption, markdown, summaries: systems.map((system) => ({ ...fields, system, ...json(system) })) };
+}
+
+/** The check of `target` on `summary`: `judge` says what was measured and whether it met the target; null: 'not measured'. */
+export function check(target: string, summary: Summary | null, judge: (s: Summary) => [string, boolean]): TargetCheck {
+  if (summary === null) return { target, measured: 'not measured', met: null };
+  const [measured, met] = judge(summary);
+  return { target, measured, met };
 }
 
 /** The check of `target`: a ratio to bare whose median is at most `limit`. */
 export function ratioTarget(target: string, ratio: Summary | null, limit: number): TargetCheck {
-  return { target, measured: ratio ? `${formatRatio(ratio)} × bare` : 'not measured', met: ratio ? ratio.median <= limit : null };
+  return check(target, ratio, (r) => [`${formatSummary(r, 2)} × bare`, r.median <= limit]);
 }

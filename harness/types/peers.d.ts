@@ -1,4 +1,4 @@
-// Type declarations for the two benchmark dependencies that ship none, limited to what bench/ uses.
+// Type declarations for the two harness dependencies that ship none, limited to what harness/ uses.
 
 declare module 'http-shutdown' {
   import type http from 'node:http';
@@ -18,32 +18,16 @@ declare module 'autocannon' {
   import type { EventEmitter } from 'node:events';
 
   namespace autocannon {
-    interface Options {
-      url: string;
-      connections?: number;
-      duration?: number;
-      pipelining?: number;
-      timeout?: number;
-    }
-    interface Result {
-      errors: number;
-      timeouts: number;
-      non2xx: number;
-      requests: { total: number; average: number };
-    }
+    type Options = { url: string; connections?: number; duration?: number };
+    type Result = { errors: number; timeouts: number; non2xx: number };
     interface Instance extends EventEmitter, PromiseLike<Result> {
-      stop(): void;
       on(
         event: 'response',
         listener: (client: unknown, statusCode: number, resBytes: number, responseTimeMs: number) => void,
       ): this;
-      on(event: string, listener: (...args: unknown[]) => void): this;
     }
   }
 
-  function autocannon(
-    options: autocannon.Options,
-    callback?: (error: Error | null, result: autocannon.Result) => void,
-  ): autocannon.Instance;
+  function autocannon(options: autocannon.Options): autocannon.Instance;
   export = autocannon;
 }

@@ -1,16 +1,9 @@
 /**
- * What the server does for a request id and what the client must get back, computed on both
- * sides from the id alone: the handler's latency (0 to 200 ms) and the body (its length and
- * every byte), so that the client can verify a response without asking the server.
+ * The stress workload, computed on both sides from the request id alone: the handler's latency
+ * (0 to 200 ms) and the body (its length and every byte), so that a client can verify a response
+ * without asking the server. And the seeded generator that draws the moments and think times.
  */
-import type { Verify } from '../harness/request-loops';
-
-/** How the server answers one request. */
-export interface Answer {
-  /** ms the handler waits before it answers; 0 answers in the same tick. */
-  readonly delayMs: number;
-  readonly body: Buffer;
-}
+import type { Verify } from './loops';
 
 /** FNV-1a, 32 bits: a cheap, well-spread hash of the id. */
 function hash(id: string): number {
@@ -47,13 +40,8 @@ export function bodyFor(id: string): Buffer {
   return Buffer.from(unit.repeat(Math.ceil(length / unit.length)).slice(0, length), 'latin1');
 }
 
-/** The answer to request `id`: its delay and body. */
-export function answerFor(id: string): Answer {
-  return { delayMs: delayFor(id), body: bodyFor(id) };
-}
-
 /** Why a whole response is not the right one for request `id`, or undefined if it is. */
-export const checkResponse: Verify = (id, { status, echoedId, body }) => {
+export const checkWorkload: Verify = (id, { status, echoedId, body }) => {
   if (status !== 200) return `status ${status}`;
   if (echoedId !== id) return `x-request-id ${String(echoedId)}`;
   const expected = bodyFor(id);
@@ -61,3 +49,18 @@ export const checkResponse: Verify = (id, { status, echoedId, body }) => {
   if (!body.equals(expected)) return 'body content differs';
   return undefined;
 };
+
+/**
+ * A seeded pseudo-random generator (mulberry32): the same seed gives the same trial plan, so a
+ * trial that failed can be replayed with `--seed`. Not for cryptography. It draws integers in
+ * [min, max], both included.
+ */
+export function seeded(seed: number): (min: number, max: number) => number {
+  let state = seed >>> 0;
+  return (min, max) => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return min + Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * (max - min + 1));
+  };
+}

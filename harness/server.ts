@@ -1,0 +1,172 @@
+/**
+ * The one server process of the harness: one system under test (harness/systems.ts) around an
+ * http, https or HTTP/2 server on 127.0.0.1, for one trial. Forked with a `ServerConfig` as its
+ * only argument (harness/protocol.ts); it sends `ready`, answers the orchestrator's calls, starts
+ * the shutdown on its trigger and times it in its own clock, sends `done` with the log of the
+ * request ids its handler saw, then lets go of its IPC channel and must exit by itself: nothing of
+ * the harness keeps it alive after that.
+ */
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import * as https from 'node:https';
+import { performance } from 'node:perf_hooks';
+import { testCertificate } from './certificate';
+import type { CallsOf } from './child';
+import { answerCalls, exitWithParent, reportFatal, sendToParent } from './parent';
+import type { DoneEvent, ServerConfig, ServerEvent } from './protocol';
+import { startSystem, type RunningSystem, type ShutdownReport } from './systems';
+import { bodyFor, delayFor } from './workload';
+
+type Request = http.IncomingMessage | http2.Http2ServerRequest;
+/** The part of a response both HTTP/1 and the HTTP/2 compatibility API have, with one signature each. */
+type Response = {
+  writeHead(status: number, headers: Record<string, string | number>): { end(body: Buffer): unknown };
+  once(event: 'finish', listener: () => void): unknown;
+};
+
+const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig;
+const { handler, trigger } = config;
+const ok = Buffer.from('ok');
+const okHeaders = { 'content-type': 'text/plain', 'content-length': ok.length };
+
+let requests = 0;
+let lastFinishAt: number | null = null;
+const received: string[] = [];
+const finished: string[] = [];
+let running: RunningSystem | undefined;
+let shuttingDown = false;
+/** HTTP/2: the streams open now, so that a drain that hangs can say what it waits for. */
+const openStreams = new Set<http2.ServerHttp2Stream>();
+/** A server outlives no orchestrator, until it lets go of the channel itself. */
+const leaveWithParent = exitWithParent();
+
+/** The head of every `ok`: bench's, with e2e's `x-server-pid` when `tagged` (which instance answered). */
+const delayedHeaders =
+  handler.kind === 'delayed' && handler.tagged === true ? { ...okHeaders, 'x-server-pid': process.pid } : okHeaders;
+
+function answer(res: Response, body: Buffer, id: string | undefined): void {
+  const workload = handler.kind === 'workload' && id !== undefined;
+  const headers = workload ? { ...okHeaders, 'content-length': body.length, 'x-request-id': id } : delayedHeaders;
+  try {
+    res.writeHead(200, headers).end(body);
+  } catch {
+    // HTTP/2: the stream was destroyed under the handler (the deadline); the client counts it.
+  }
+}
+
+function handle(req: Request, res: http.ServerResponse | http2.Http2ServerResponse): void {
+  requests++;
+  if (handler.kind === 'trivial') {
+    res.writeHead(200, okHeaders).end(ok);
+    return;
+  }
+  if (requests === 1 && trigger.kind === 'afterFirstRequest') setTimeout(startShutdown, trigger.delayMs);
+  if (trigger.kind === 'onRequestCount' && requests === trigger.count) startShutdown();
+  const header = req.headers['x-request-id'];
+  const id = typeof header === 'string' ? header : undefined;
+  if (handler.kind === 'never') return;
+  if (req.url === '/ready' && running?.readinessProbe !== undefined) {
+    running.readinessProbe(req, res);
+    return;
+  }
+  if (id === undefined && handler.kind === 'workload') {
+    res.writeHead(400, { 'content-length': 0 }).end();
+    return;
+  }
+  if (id !== undefined) {
+    received.push(id);
+    res.once('finish', () => {
+      finished.push(id);
+      lastFinishAt = performance.now();
+    });
+  }
+  const [min, max] = handler.kind === 'delayed' ? handler.delayMs : [0, 0];
+  const delayMs =
+    id !== undefined && handler.kind === 'workload' ? delayFor(id) : min + Math.floor(Math.random() * (max - min + 1));
+  const body = id !== undefined && handler.kind === 'workload' ? bodyFor(id) : ok;
+  if (delayMs === 0) answer(res, body, id);
+  else setTimeout(answer, delayMs, res, body, id);
+}
+
+function startShutdown(): boolean {
+  if (running === undefined || shuttingDown) return false;
+  shuttingDown = true;
+  const state = running.state?.();
+  const atShutdown = { open: state?.open ?? -1, active: state?.active ?? -1, received: received.length };
+  const startedAt = performance.now();
+  const hung = setTimeout(reportHungDrain, 2_000).unref();
+  const finish = (report: ShutdownReport, error: string | null): void => {
+    clearTimeout(hung);
+    const after = running?.state?.();
+    const stateAfter = after === undefined ? null : { open: after.open, phase: after.phase };
+    const lastFinishMs = lastFinishAt === null ? null : lastFinishAt - startedAt;
+    const log = { received, finished, error, atShutdown, stateAfter };
+    const done: DoneEvent = { type: 'done', durationMs: performance.now() - startedAt, lastFinishMs, ...report, ...log };
+    // Let go of the channel only once the message is written: a large log sent and then
+    // disconnected at once never reached the orchestrator.
+    sendToParent(done, () => {
+      process.off('disconnect', leaveWithParent);
+      process.disconnect();
+    });
+  };
+  running.shutdown().then(
+    (report) => finish(report, null),
+    (error: unknown) => finish({ killed: null, graceful: null, result: null }, String(error)),
+  );
+  return true;
+}
+
+/** When rx-graceful's drain still runs 2 s after the shutdown call: its state and every open HTTP/2 stream, to stderr. */
+function reportHungDrain(): void {
+  if (!config.system.startsWith('rx-graceful')) return;
+  const hung = JSON.stringify({ state: running?.state?.(), streams: [...openStreams].map(describeStream) });
+  process.stderr.write(`server (${config.system}): drain still running 2 s after the shutdown call: ${hung}\n`);
+}
+
+function describeStream(stream: http2.ServerHttp2Stream): object {
+  const { id, writableEnded, writableFinished, writableLength, bufferSize, state, session } = stream;
+  const status = stream.sentHeaders[':status'] ?? 'no response head sent';
+  const on = session && { closed: session.closed, destroyed: session.destroyed, state: session.destroyed ? {} : session.state };
+  return { id, status, writableEnded, writableFinished, writableLength, bufferSize, state, session: on };
+}
+
+const answerers = {
+  /** `process.cpuUsage()` user + system (µs), requests that reached the handler, and `performance.now()` (ms). */
+  mark: () => {
+    const cpu = process.cpuUsage();
+    return Promise.resolve({ cpuUs: cpu.user + cpu.system, requests, atMs: performance.now() });
+  },
+  /** Heap used and RSS after three `gc()`, bytes. */
+  async memory() {
+    if (!global.gc) throw new Error('start the server with --expose-gc');
+    for (let i = 0; i < 3; i++) {
+      global.gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const { heapUsed, rss } = process.memoryUsage();
+    return { heapUsed, rss };
+  },
+  /** Starts the shutdown (trigger `call`); false if one had started already. */
+  shutdown: () => Promise.resolve(startShutdown()),
+};
+export type ServerCalls = CallsOf<typeof answerers>;
+answerCalls(answerers);
+
+process.on('uncaughtException', reportFatal);
+const servers = {
+  http: () => http.createServer(handle),
+  https: () => https.createServer(testCertificate(), handle),
+  h2: () => http2.createSecureServer(testCertificate(), handle),
+  h2c: () => http2.createServer(handle),
+};
+const server = servers[config.protocol]();
+server.on('stream', (stream: http2.ServerHttp2Stream) => {
+  openStreams.add(stream);
+  stream.once('close', () => openStreams.delete(stream));
+});
+if (config.keepAliveTimeoutMs !== undefined) (server as http.Server).keepAliveTimeout = config.keepAliveTimeoutMs;
+startSystem(config.system, server, config.timeoutMs, config.options).then((system) => {
+  running = system;
+  if (trigger.kind === 'signal') process.once('SIGTERM', startShutdown);
+  sendToParent({ type: 'ready', port: system.port } satisfies ServerEvent);
+}, reportFatal);
