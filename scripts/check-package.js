@@ -18,7 +18,9 @@ const zlib = require('node:zlib');
 // Raise it on purpose, in the commit that needs it, saying why.
 // Raised 2026-12-02 (commit ad2398a and after): src/node split into seven modules by concern, the
 // drain rewritten as step + settle, and TSDoc on every member: 71,816 / 72,123 bytes; 20 % above.
-const BUDGET_BYTES = 86_500;
+// Raised 2026-12-02 (issue 10): shutdownOn, abortSignal and its request signals, GracefulGroup,
+// runCleanup and the option reader, with their TSDoc: 115,492 / 115,991 bytes; 20 % above.
+const BUDGET_BYTES = 139_000;
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');

@@ -49,10 +49,29 @@ export interface CleanupStep {
  * @example
  * runCleanup(steps).subscribe((o) => console.log(`${o.name}: ${o.status} in ${o.durationMs} ms`));
  */
-export type CleanupOutcome =
-  | { readonly name: string; readonly status: 'done' | 'timedOut'; readonly durationMs: number }
-  /** `error` is what `run` threw, or what its Promise rejected with or its Observable errored with. */
-  | { readonly name: string; readonly status: 'failed'; readonly durationMs: number; readonly error: unknown };
+export type CleanupOutcome = CleanupEnded | CleanupFailed;
+
+/** A step that ended in time (`done`) or was cut at its bound (`timedOut`). */
+export interface CleanupEnded {
+  /** The step's `name`. */
+  readonly name: string;
+  /** `done`: it finished in time; `timedOut`: its bound came first and its signal aborted. */
+  readonly status: 'done' | 'timedOut';
+  /** How long it ran, in ms of the scheduler's clock. */
+  readonly durationMs: number;
+}
+
+/** A step that threw, rejected or errored. */
+export interface CleanupFailed {
+  /** The step's `name`. */
+  readonly name: string;
+  /** Always `failed`. */
+  readonly status: 'failed';
+  /** How long it ran, in ms of the scheduler's clock. */
+  readonly durationMs: number;
+  /** What `run` threw, or what its Promise rejected with or its Observable errored with. */
+  readonly error: unknown;
+}
 
 /**
  * Options of `runCleanup`.

@@ -11,4 +11,4 @@ export type { ConnState, ListenAddress, Phase, ServerState } from './core/state'
 export { GracefulGroup } from './group';
 export type { GroupOptions, GroupShutdownResult, GroupState, MemberResult } from './group';
 export { runCleanup } from './cleanup';
-export type { CleanupOptions, CleanupOutcome, CleanupStep } from './cleanup';
+export type { CleanupEnded, CleanupFailed, CleanupOptions, CleanupOutcome, CleanupStep } from './cleanup';
