@@ -99,7 +99,7 @@ export class Bench {
   /** Starts the load processes; the trial log is opened with the instance. */
   static async create(settings: Settings): Promise<Bench> {
     const cpus = planCpus(settings.pin);
-    fs.mkdirSync(path.join(__dirname, 'out'), { recursive: true });
+    for (const dir of [path.join(__dirname, 'out'), path.dirname(settings.resultsPath)]) fs.mkdirSync(dir, { recursive: true });
     const loads = await Promise.all([1, 2].map((n) => startLoad(`load ${n}`, { cpu: cpus?.load ?? null, output: 'inherit' })));
     return new Bench(settings, loads, cpus);
   }

@@ -12,10 +12,7 @@ export function librarySourceDigest(): string {
   const root = path.join(__dirname, '..', 'src');
   const hash = createHash('sha256');
   const files = fs.readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
-  for (const file of files.sort()) {
-    hash.update(`${file}\0`).update(fs.readFileSync(path.join(root, file)));
-    hash.update('\0');
-  }
+  for (const file of files.sort()) hash.update(`${file}\0${fs.readFileSync(path.join(root, file), 'utf8')}\0`);
   return hash.digest('hex').slice(0, 12);
 }
 

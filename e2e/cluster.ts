@@ -6,14 +6,12 @@
  */
 import { join } from 'node:path';
 import type { ShutdownResult } from '../src';
-import { start, type Child, type Line } from '../harness/child';
+import { start, startupMs, type Child, type Line } from '../harness/child';
 import { startLoops, type Loops } from '../harness/loops';
 import * as e2e from './scenario';
 
 const workers = 2;
 const clients = 100;
-/** A ts-node process needs this long to start on a busy 2-core machine, with room to spare (ms). */
-const startupMs = 30_000;
 /** Load between two restarts, and before the first (ms). */
 const settleMs = 300;
 const zeroTargetFrom = 500;

@@ -10,6 +10,7 @@ import type { ShutdownResult } from '../src';
 import { startServer, type Exit, type ServerChild } from '../harness/child';
 import { errorMessage } from '../harness/cli';
 import { markdownTable } from '../harness/markdown';
+export { formatReasons } from '../harness/markdown';
 import type { DoneEvent, Ended } from '../harness/protocol';
 
 /** The run's flags: `short` (CI: fewer trials), `trials` (cluster: restarts) per mode, the one `drainDelay` to run. */
@@ -127,15 +128,6 @@ export function tally(ended: readonly Ended[], from = 0, to = Infinity, connecti
     }
   }
   return counts;
-}
-
-/** "ECONNRESET on a reused connection ×2; status 502 ×1", or "—". */
-export function formatReasons(failures: ReadonlyMap<string, number>): string {
-  if (failures.size === 0) return '—';
-  return [...failures]
-    .sort((a, b) => b[1] - a[1])
-    .map(([reason, count]) => `${reason} ×${count}`)
-    .join('; ');
 }
 
 /** `settings.trials`, or `short` / `full` by the run's form. */

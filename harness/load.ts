@@ -35,9 +35,11 @@ const answerers = {
   /** autocannon: requests counted from per-response events, errors, p50/p99 of the response times (ms). */
   async autocannon({ port, connections, durationS }: { port: number; connections: number; durationS: number }) {
     const times: number[] = [];
-    const instance = autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: durationS });
-    instance.on('response', (_client, _status, _bytes, responseTimeMs) => times.push(responseTimeMs));
-    const result = await instance;
+    const result = await new Promise<autocannon.Result>((resolve, reject) => {
+      const options = { url: `http://127.0.0.1:${port}/`, connections, duration: durationS };
+      const finished = (error: Error | null, done: autocannon.Result): void => (error ? reject(error) : resolve(done));
+      autocannon(options, finished).on('response', (_client, _status, _bytes, responseTimeMs) => times.push(responseTimeMs));
+    });
     const sorted = Float64Array.from(times).sort();
     const errors = result.errors + result.timeouts + result.non2xx;
     return { requests: times.length, errors, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99) };

@@ -36,6 +36,8 @@ const maxRequestsPerLoop = 100_000;
 /** A loop gives up after this many requests that failed before they were sent (connects that were not refusals). */
 const maxUnsent = 20;
 const connectTimeoutMs = 5_000;
+/** HTTP/2: this many loops share one session. */
+const perSession = 10;
 
 const statusOk: Verify = (_id, { status }) => (status === 200 ? undefined : `status ${status}`);
 
@@ -55,7 +57,6 @@ export interface Loops {
 export function startLoops(args: LoopsArgs): Loops {
   const deadline = Date.now() + args.deadlineMs;
   const verify = args.workload === true ? checkWorkload : statusOk;
-  const perSession = args.streamsPerSession ?? 10;
   const ca = testCertificate().cert;
   const groups = args.protocol === 'h2' ? Math.ceil(args.clients / perSession) : 0;
   const sessions = Array.from({ length: groups }, () => new SessionGroup({ port: args.port, ca, connectTimeoutMs }));

@@ -10,6 +10,15 @@ export function markdownTable(
   return [line(header), line(header.map((_, index) => (index < rightFrom ? '---' : '---:'))), ...rows.map(line)].join('\n');
 }
 
+/** "ECONNRESET on a reused connection ×2; status 502 ×1", or `none` (default "—") when there is none. */
+export function formatReasons(reasons: ReadonlyMap<string, number>, none = '—'): string {
+  if (reasons.size === 0) return none;
+  return [...reasons]
+    .sort((a, b) => b[1] - a[1])
+    .map(([reason, count]) => `${reason} ×${count}`)
+    .join('; ');
+}
+
 /** `value` with `digits` decimals and thousands separators. */
 export function formatNumber(value: number, digits: number): string {
   if (!Number.isFinite(value)) return String(value);

@@ -77,8 +77,6 @@ export interface LoopsArgs {
   readonly protocol: 'http' | 'https' | 'h2' | 'fetch';
   readonly port: number;
   readonly clients: number;
-  /** h2: loops that share one session (default 10). */
-  readonly streamsPerSession?: number;
   /** No request begins after this many ms, and none waits past it. */
   readonly deadlineMs: number;
   /** A request with no answer after this many ms fails (default: at the deadline). */

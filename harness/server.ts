@@ -35,8 +35,6 @@ const received: string[] = [];
 const finished: string[] = [];
 let running: RunningSystem | undefined;
 let shuttingDown = false;
-/** HTTP/2: the streams open now, so that a drain that hangs can say what it waits for. */
-const openStreams = new Set<http2.ServerHttp2Stream>();
 /** A server outlives no orchestrator, until it lets go of the channel itself. */
 const leaveWithParent = exitWithParent();
 
@@ -94,9 +92,7 @@ function startShutdown(): boolean {
   const state = running.state?.();
   const atShutdown = { open: state?.open ?? -1, active: state?.active ?? -1, received: received.length };
   const startedAt = performance.now();
-  const hung = setTimeout(reportHungDrain, 2_000).unref();
   const finish = (report: ShutdownReport, error: string | null): void => {
-    clearTimeout(hung);
     const after = running?.state?.();
     const stateAfter = after === undefined ? null : { open: after.open, phase: after.phase };
     const lastFinishMs = lastFinishAt === null ? null : lastFinishAt - startedAt;
@@ -114,20 +110,6 @@ function startShutdown(): boolean {
     (error: unknown) => finish({ killed: null, graceful: null, result: null }, String(error)),
   );
   return true;
-}
-
-/** When rx-graceful's drain still runs 2 s after the shutdown call: its state and every open HTTP/2 stream, to stderr. */
-function reportHungDrain(): void {
-  if (!config.system.startsWith('rx-graceful')) return;
-  const hung = JSON.stringify({ state: running?.state?.(), streams: [...openStreams].map(describeStream) });
-  process.stderr.write(`server (${config.system}): drain still running 2 s after the shutdown call: ${hung}\n`);
-}
-
-function describeStream(stream: http2.ServerHttp2Stream): object {
-  const { id, writableEnded, writableFinished, writableLength, bufferSize, state, session } = stream;
-  const status = stream.sentHeaders[':status'] ?? 'no response head sent';
-  const on = session && { closed: session.closed, destroyed: session.destroyed, state: session.destroyed ? {} : session.state };
-  return { id, status, writableEnded, writableFinished, writableLength, bufferSize, state, session: on };
 }
 
 const answerers = {
@@ -160,10 +142,6 @@ const servers = {
   h2c: () => http2.createServer(handle),
 };
 const server = servers[config.protocol]();
-server.on('stream', (stream: http2.ServerHttp2Stream) => {
-  openStreams.add(stream);
-  stream.once('close', () => openStreams.delete(stream));
-});
 if (config.keepAliveTimeoutMs !== undefined) (server as http.Server).keepAliveTimeout = config.keepAliveTimeoutMs;
 startSystem(config.system, server, config.timeoutMs, config.options).then((system) => {
   running = system;

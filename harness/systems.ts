@@ -55,7 +55,10 @@ const peers: Record<string, (server: http.Server, timeoutMs: number) => Promise<
   // http-shutdown 1.2: `shutdown()`, and `forceShutdown()` at the deadline.
   'http-shutdown': async (plain, timeoutMs) => {
     const server = (await import('http-shutdown')).default(plain);
-    return closeWithDeadline(server, timeoutMs, { close: (done) => server.shutdown(done), force: () => server.forceShutdown() });
+    return closeWithDeadline(server, timeoutMs, {
+      close: (done) => server.shutdown(done),
+      force: () => server.forceShutdown(() => undefined),
+    });
   },
   // http-terminator 3.2: `terminate()` with `gracefulTerminationTimeout`.
   'http-terminator': async (server, timeoutMs) => {

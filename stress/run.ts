@@ -13,7 +13,7 @@
  * library's `idleLinger`, to compare the resets with and without the linger.
  */
 import { parseFlags, runMain, wholeNumber } from '../harness/cli';
-import { markdownTable } from '../harness/markdown';
+import { formatReasons, markdownTable } from '../harness/markdown';
 import { protocols, runTrial, type TrialResult } from './trial';
 
 const usage =
@@ -50,13 +50,12 @@ function resetSummary(results: readonly TrialResult[]): string {
   for (const [reason, count] of results.flatMap((r) => Object.entries(r.resetReasons))) {
     reasons.set(reason, (reasons.get(reason) ?? 0) + count);
   }
-  const listed = [...reasons].sort((a, b) => b[1] - a[1]).map(([reason, count]) => `${reason}: ${count}`);
   const fresh = sum(results, (r) => r.resetFresh);
   const reused = sum(results, (r) => r.resetReused);
   return (
     `Resets: ${fresh + reused} in ${results.filter((r) => r.reset > 0).length} of ${results.length} trials ` +
     `(${reused} on a reused keep-alive connection or session, ${fresh} on a new one)` +
-    (listed.length === 0 ? '.' : `; as the clients saw them: ${listed.join(', ')}.`)
+    `; as the clients saw them: ${formatReasons(reasons, 'none')}.`
   );
 }
 

@@ -59,7 +59,7 @@ export async function runTrial(protocol: Protocol, seed: number, trial: number, 
     const inherit = { output: 'inherit' } as const;
     const [server, load] = await Promise.all([startServer(config, inherit), startLoad('load', inherit)]);
     // 100 loops (HTTP/2: on 10 sessions), each response checked byte for byte.
-    const args = { protocol, port: server.port, clients: 100, streamsPerSession: 10, deadlineMs, seed, workload: true };
+    const args = { protocol, port: server.port, clients: 100, deadlineMs, seed, workload: true };
     const loading = load.call('loops', { ...args, thinkMaxMs: flags.thinkMaxMs }, deadlineMs + 10_000);
     const [loaded, finished] = await Promise.allSettled([loading, server.child.next('done', deadlineMs + 10_000)]);
     if (finished.status === 'rejected')

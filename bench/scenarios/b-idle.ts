@@ -1,6 +1,15 @@
-import { formatSummary, markdownTable } from '../../harness/markdown';
+import { formatSummary } from '../../harness/markdown';
 import type { Bench, Figures, Series } from '../context';
-import { check, ratioTarget, rxSystems, type ScenarioReport, type TargetCheck } from './scenario';
+import {
+  check,
+  column,
+  ratioColumn,
+  ratioTarget,
+  rxSystems,
+  systemsTable,
+  type ScenarioReport,
+  type TargetCheck,
+} from './scenario';
 
 /** B. Idle keep-alive connections, then a shutdown with a 10 s timeout: time to resolve. */
 export async function idleConnections(bench: Bench): Promise<ScenarioReport> {
@@ -11,20 +20,11 @@ export async function idleConnections(bench: Bench): Promise<ScenarioReport> {
       sizes.push({ size, label, resolve: (await idleTrials(bench, size)).get('resolveMs') });
   }
 
-  const header = ['system', ...sizes.flatMap(({ label }) => [`${label} idle, ms`, '× bare'])];
-  const rows = bench.systems.map((system) => [
-    system,
-    ...sizes.flatMap(({ resolve }) => [formatSummary(resolve.summary(system), 1), formatSummary(resolve.ratio(system), 2)]),
+  const columns = sizes.flatMap(({ size, label, resolve }) => [
+    column(`${label} idle, ms`, `resolveMs${size}`, resolve, 1),
+    ratioColumn('× bare', `vsBare${size}`, resolve),
   ]);
-  const summaries = bench.systems.flatMap((system) =>
-    sizes.map(({ size, resolve }) => ({
-      scenario: 'B',
-      system,
-      idleConnections: size,
-      resolveMs: resolve.summary(system),
-      vsBare: resolve.ratio(system),
-    })),
-  );
+  const caption = 'Time from the shutdown call to its resolution (ms), by number of idle connections';
 
   const targets: TargetCheck[] = sizes.flatMap(({ size, label, resolve }) => {
     const peers = bench.systems.filter((system) => !system.startsWith('rx-graceful'));
@@ -51,13 +51,7 @@ export async function idleConnections(bench: Bench): Promise<ScenarioReport> {
       `The load processes open N keep-alive connections (${openConcurrency} at a time per process; above 2,000 split over two processes), send one request on each and keep them idle ` +
       `(server keepAliveTimeout ${keepAliveTimeoutMs / 1000} s so none expires during setup). Then the server process calls the system’s shutdown with a ${idleTimeoutMs / 1000} s timeout ` +
       'and times, in its own clock, how long the shutdown takes to report that it has finished.',
-    tables: [
-      {
-        caption: 'Time from the shutdown call to its resolution (ms), by number of idle connections',
-        markdown: markdownTable(header, rows),
-        summaries,
-      },
-    ],
+    tables: [systemsTable(caption, bench.systems, columns, { scenario: 'B' })],
     charts: [],
     targets,
   };
