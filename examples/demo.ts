@@ -1,11 +1,12 @@
 // `npm start`: a graceful shutdown, live. Three keep-alive clients talk to a server; two of
 // them are waiting for a slow answer when the shutdown comes: a real SIGTERM, which the demo
 // sends itself at 1 s as an orchestrator would. The server's state$ is printed as it changes,
-// each answer as it arrives, and at the end what was lost: nothing.
+// each request when its client sends it and again when the answer arrives, and at the end the
+// drain report (shutdownSummary) and what was lost: nothing.
 import * as http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { distinctUntilChanged, map } from 'rxjs';
-import { fromSignals, GracefulServer } from 'rx-graceful';
+import { fromSignals, GracefulServer, shutdownSummary } from 'rx-graceful';
 
 const SLOW_MS = 800; // how long /slow takes to answer
 const SHUTDOWN_AT_MS = 1000;
@@ -35,9 +36,11 @@ const graceful = new GracefulServer(server, { timeout: TIMEOUT_MS });
 graceful.shutdownOn(fromSignals('SIGTERM', 'SIGINT'));
 
 console.log(`A server with 3 keep-alive clients (A, B, C); /slow takes ${SLOW_MS} ms; SIGTERM at ${SHUTDOWN_AT_MS} ms.`);
-console.log('open: connections; active: with a request in flight; idle: kept alive, waiting for a request.\n');
+console.log('open: connections; active: with a request in flight; idle: kept alive, waiting for a request.');
+console.log('Once the shutdown starts, an idle connection lingers up to 1 s (idleLinger) before it is closed,');
+console.log('so that a request its client has already sent is served instead of cut.\n');
 const serverColumn = 52; // wide enough for a state line; the clients' answers go to its right
-console.log(`    time  ${'server (state$)'.padEnd(serverColumn)}clients`);
+console.log(`    time  ${'server (state$)'.padEnd(serverColumn)}clients (each request as sent, then as answered)`);
 
 const timeline = graceful.state$
   .pipe(
@@ -59,6 +62,7 @@ interface Answer {
 }
 
 function get(agent: http.Agent, port: number, path: string): Promise<Answer> {
+  // A new Promise, not an async function: the request goes out before get() returns.
   return new Promise((resolve) => {
     const request = http.get({ host: '127.0.0.1', port, path, agent }, (response) => {
       let body = '';
@@ -83,8 +87,11 @@ async function main(): Promise<void> {
   const agents = new Map(['A', 'B', 'C'].map((client) => [client, new http.Agent({ keepAlive: true, maxSockets: 1 })]));
   const answers = plan.map(async ({ client, at, path }) => {
     await sleep(at);
+    const request = `${client}: GET ${path.padEnd(5)}`;
+    const sentAt = now();
+    console.log(`${sentAt}  ${''.padEnd(serverColumn)}${request}  sent`);
     const answer = await get(agents.get(client) ?? http.globalAgent, address.port, path);
-    console.log(`${now()}  ${''.padEnd(serverColumn)}${client}: GET ${path.padEnd(5)} -> ${answer.text}`);
+    console.log(`${now()}  ${''.padEnd(serverColumn)}${request}  -> ${answer.text}, sent at ${sentAt.trim()}`);
     return answer;
   });
 
@@ -98,10 +105,7 @@ async function main(): Promise<void> {
 
   const lost = received - answered;
   console.log('');
-  console.log(
-    `Shutdown done in ${Math.round(result.durationMs)} ms: killed ${result.killed}, ` +
-      `closed idle ${result.closedIdle}, drained ${result.drained} (timeout was ${TIMEOUT_MS} ms).`,
-  );
+  console.log(`${shutdownSummary(result)} (timeout was ${TIMEOUT_MS} ms)`);
   console.log(`Requests: ${plan.length} sent, ${received} reached the server, ${answered} answered in full; lost: ${lost}.`);
   if (lost !== 0 || answered !== plan.length || result.killed !== 0) {
     console.log('Something went wrong: see above.');

@@ -30,7 +30,7 @@ describe('the examples, run as a user runs them', function () {
     port: number,
     path: string,
     count: number,
-    seen: string,
+    seen: string | RegExp,
   ): Promise<() => Promise<Response[]>> {
     const connected = await Promise.all(Array.from({ length: count }, () => programs.connect(port)));
     for (const client of connected) client.get(path);
@@ -74,7 +74,7 @@ describe('the examples, run as a user runs them', function () {
   });
 
   itAlongside(
-    'examples/demo.ts (npm start) shows the timeline up to its own SIGTERM, loses nothing and ends with OK',
+    'examples/demo.ts (npm start) shows the timeline up to its own SIGTERM, each request as sent and as answered, the drain report, loses nothing and ends with OK',
     async () => {
       const program = programs.start('examples/demo.ts');
       expect(await program.exit(20000)).to.deep.equal({ code: 0, signal: null });
@@ -82,6 +82,21 @@ describe('the examples, run as a user runs them', function () {
         .to.match(/---- SIGTERM/)
         .and.match(/draining/)
         .and.match(/lost: 0/);
+      // Each of the 7 requests twice: when its client sent it, and when the answer came, with the time it was sent.
+      const sent = program.lines.filter((line) => /^ *\d+ ms +[ABC]: GET \/(fast|slow) +sent$/.test(line));
+      const answered = program.lines.filter((line) =>
+        /^ *\d+ ms +[ABC]: GET \/(fast|slow) +-> 200 .*, sent at \d+ ms$/.test(line),
+      );
+      expect(sent, 'a line per request as sent').to.have.length(7);
+      expect(answered, 'a line per request as answered').to.have.length(7);
+      // The two slow requests were in flight at the SIGTERM: answered during the drain, told to close.
+      const slow = answered.filter((line) => line.includes('/slow'));
+      expect(slow).to.have.length(2);
+      for (const line of slow) expect(line).to.match(/-> 200 \(connection: close\), sent at \d+ ms$/);
+      // C was idle: closed idle (after its linger); A and B drained.
+      expect(program.lines.find((line) => line.startsWith('shutdown: '))).to.match(
+        /^shutdown: 3 connections in \d+ ms — 1 idle closed at \+\d+ ms, 2 drained by \+\d+ ms \(timeout was 3000 ms\)$/,
+      );
       expect(program.lines.at(-1)).to.equal('OK');
     },
   );
@@ -94,6 +109,37 @@ describe('the examples, run as a user runs them', function () {
     expect(await program.line('stopped in ', 3000)).to.match(/: drained 1, killed 0$/);
     await expectExitedByItself(program);
   });
+
+  itAlongside(
+    'examples/pino.ts logs the drain report on SIGTERM as one JSON record: the counts as fields, the summary as its message',
+    async () => {
+      const program = programs.start('examples/pino.ts', { PORT: '0' });
+      const serving = JSON.parse(await program.line(/"msg":"serving on /, 20000)) as { msg: string };
+      const port = Number(/:(\d+)$/.exec(serving.msg)?.[1]);
+      const responses = await send(program, port, '/slow', 1, /"msg":"GET \/slow"/);
+      program.signal('SIGTERM');
+      expectDrained(await responses(), 'done\n');
+      const record = JSON.parse(await program.line(/"msg":"shutdown: /, 3000)) as Record<string, unknown>;
+      expect(record).to.deep.include({
+        level: 30,
+        connections: 1,
+        closedIdle: 0,
+        drained: 1,
+        killed: 0,
+        hijacked: 0,
+        timedOut: false,
+        forced: false,
+        lastIdleCloseMs: null,
+        byProtocol: null,
+      });
+      const { durationMs, lastDrainedCloseMs } = record;
+      expect(lastDrainedCloseMs).to.be.a('number').and.equal(record['lastGracefulCloseMs']).and.at.most(Number(durationMs));
+      expect(record['msg']).to.equal(
+        `shutdown: 1 connection in ${String(durationMs)} ms — 1 drained at +${String(lastDrainedCloseMs)} ms`,
+      );
+      await expectExitedByItself(program);
+    },
+  );
 
   itAlongside(
     'examples/express.ts drains three requests in flight on SIGTERM, its /ready route answers 503 from then, and it exits by itself with code 0',

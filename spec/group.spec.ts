@@ -5,8 +5,9 @@ import * as https from 'node:https';
 import { Subject, take } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { GracefulOptions, GracefulServer, ShutdownResult } from '../src';
-import { GracefulGroup, GroupShutdownResult, GroupState } from '../src/group';
+import { GracefulGroup, GroupShutdownResult, GroupState, MemberResult, totalOf } from '../src/group';
 import { countingScheduler } from './support/fake-host';
+import { closeAfterTest, Http2Client, testApp } from './support/server-kinds';
 import { afterEachTest, record, serveForTest } from './support/servers';
 import { loopback, portOf, RawClient, testCertificate, waitForValue, withDeadline } from './support/sockets';
 
@@ -37,6 +38,46 @@ const groupResult = (durationMs: number, ...results: [number, ShutdownResult][])
 describe('GracefulGroup', function () {
   this.timeout(15000);
   const cleanup = afterEachTest();
+
+  describe('totals (totalOf)', () => {
+    const member = (index: number, result: ShutdownResult): MemberResult => ({ index, result }) as MemberResult;
+    const counts = (closedIdle: number, drained: number, killed: number) => ({ closedIdle, drained, killed });
+
+    it("sums the members' splits by protocol, a member without one counted as HTTP/1, and keeps each member's own result", () => {
+      const api = ended(100, { closedIdle: 2, drained: 1, killed: 1 });
+      const feed = ended(80, {
+        closedIdle: 1,
+        drained: 3,
+        killed: 2,
+        byProtocol: { http1: counts(1, 1, 0), http2: counts(0, 2, 2) },
+      });
+      const total = totalOf([member(0, api), member(1, feed)], 120);
+      expect(total).to.deep.include({ closedIdle: 3, drained: 4, killed: 3, durationMs: 120 });
+      expect(total.byProtocol).to.deep.equal({ http1: counts(3, 2, 1), http2: counts(0, 2, 2) });
+      expect(total.results.map((r) => r.result)).to.deep.equal([api, feed]);
+      expect(api).not.to.have.property('byProtocol');
+    });
+
+    it("takes the latest of the members' times, each one separately, and leaves out a time no member has", () => {
+      const api = ended(100, { closedIdle: 1, lastIdleCloseMs: 40, lastGracefulCloseMs: 40 });
+      const feed = ended(80, {
+        closedIdle: 1,
+        drained: 1,
+        lastIdleCloseMs: 5,
+        lastDrainedCloseMs: 30,
+        lastGracefulCloseMs: 30,
+      });
+      expect(totalOf([member(0, api), member(1, feed)], 120)).to.deep.include({
+        lastIdleCloseMs: 40,
+        lastDrainedCloseMs: 30,
+        lastGracefulCloseMs: 40,
+      });
+      const none = totalOf([member(0, ended(10, { killed: 1 })), member(1, ended(20))], 20);
+      for (const field of ['byProtocol', 'lastIdleCloseMs', 'lastDrainedCloseMs', 'lastGracefulCloseMs']) {
+        expect(none, 'no member has it').not.to.have.property(field);
+      }
+    });
+  });
 
   /**
    * The members listen on 127.0.0.1 for real, with no connection; their deadlines and the group's
@@ -230,6 +271,61 @@ describe('GracefulGroup', function () {
         expect(() => new GracefulGroup(members as GracefulServer[], options as never)).to.throw(TypeError, message);
       }
     });
+  });
+
+  it("over http and an allowHTTP1 http2 server on 127.0.0.1: the totals sum the split by protocol and take the members' latest closes", async () => {
+    const api = http.createServer((_req, res) => res.end('ok'));
+    const app = testApp();
+    const feed = http2.createSecureServer({ ...testCertificate, allowHTTP1: true }, app.handler);
+    const members = [new GracefulServer(api, { idleLinger: 0 }), new GracefulServer(feed, { idleLinger: 0 })] as const;
+    closeAfterTest(api, cleanup);
+    closeAfterTest(feed, cleanup);
+    const group = new GracefulGroup(members, { timeout: 5000 });
+    const apiPort = portOf(await members[0].listen(loopback));
+    const feedPort = portOf(await members[1].listen(loopback));
+
+    // An idle HTTP/1 connection on each member, and an HTTP/2 stream in flight on the feed.
+    const apiClient = await RawClient.connect(apiPort);
+    const tlsClient = await RawClient.connectTls(feedPort);
+    const session = await Http2Client.connect(`https://127.0.0.1:${feedPort}`);
+    cleanup.push(
+      () => apiClient.destroy(),
+      () => tlsClient.destroy(),
+      () => session.destroy(),
+    );
+    for (const client of [apiClient, tlsClient]) {
+      client.get('/warm-up');
+      expect(await client.read()).to.include({ status: 200 });
+    }
+    const held = session.request('/held');
+    await waitForValue(group.state$, (s) => s.open === 3 && s.active === 1, 3000, 'three connections, one stream in flight');
+
+    const finished = group.wait();
+    group.shutdown();
+    await waitForValue(group.state$, (s) => s.open === 1, 3000, 'the idle connections closed');
+    app.release();
+    expect(await withDeadline(held, 3000, 'the held stream')).to.include({ status: 200 });
+    const result = await withDeadline(finished, 3000, 'the group shutdown');
+
+    const [apiResult, feedResult] = result.results.map((r) => r.result);
+    expect(apiResult).to.include({ closedIdle: 1, drained: 0, killed: 0 });
+    expect(apiResult).not.to.have.property('byProtocol');
+    expect(feedResult?.byProtocol).to.deep.equal({
+      http1: { closedIdle: 1, drained: 0, killed: 0 },
+      http2: { closedIdle: 0, drained: 1, killed: 0 },
+    });
+    expect(result).to.include({ closedIdle: 2, drained: 1, killed: 0 });
+    expect(result.byProtocol).to.deep.equal({
+      http1: { closedIdle: 2, drained: 0, killed: 0 },
+      http2: { closedIdle: 0, drained: 1, killed: 0 },
+    });
+    const latestIdle = Math.max(apiResult?.lastIdleCloseMs ?? -1, feedResult?.lastIdleCloseMs ?? -1);
+    expect(result).to.include({
+      lastIdleCloseMs: latestIdle,
+      lastDrainedCloseMs: feedResult?.lastDrainedCloseMs,
+      lastGracefulCloseMs: Math.max(latestIdle, feedResult?.lastDrainedCloseMs ?? -1),
+    });
+    expect(feedResult?.lastDrainedCloseMs).to.be.at.least(feedResult?.lastIdleCloseMs ?? Infinity);
   });
 
   it('over http, https and http2 on 127.0.0.1: the group deadline kills the hung requests of two members, the third drains', async () => {

@@ -18,7 +18,8 @@ import {
   tap,
   timer,
 } from 'rxjs';
-import type { ShutdownResult } from './core/lifecycle';
+import { latest } from './core/drain';
+import type { ProtocolCounts, ShutdownResult } from './core/lifecycle';
 import type { Phase, ServerState } from './core/state';
 import { describeValue } from './errors';
 import { expireShutdown, GracefulServer } from './graceful-server';
@@ -75,6 +76,10 @@ export interface MemberResult {
  * `hijacked` summed; `timedOut` and `forced` if any member's were), `durationMs` from the group's
  * shutdown to the end of the last member's (on the group's scheduler), and `results`, one per member
  * that was serving or draining when the group shut down, in the order the members were given.
+ * `byProtocol` is there when a member's result has it: the members' splits summed, a member without
+ * one (an `http` or `https` server) counted as HTTP/1. `lastIdleCloseMs`, `lastDrainedCloseMs` and
+ * `lastGracefulCloseMs` are the latest of the members' (each counted from that member's shutdown,
+ * which is the group's for every member the group started), absent when no member has one.
  *
  * @example
  * const { killed, results } = await group.wait();
@@ -282,8 +287,20 @@ function memberResult(index: number, server: GracefulServer, result: ShutdownRes
   return Object.defineProperty({ index, result }, 'server', { value: server, enumerable: false }) as MemberResult;
 }
 
-function totalOf(results: readonly MemberResult[], durationMs: number): GroupShutdownResult {
+/**
+ * The result of a group's shutdown from its members' results (see `GroupShutdownResult`): counts
+ * summed, flags or'ed, times the latest; `durationMs` is the group's own.
+ *
+ * @example
+ * totalOf([{ index: 0, server: api, result: apiResult }], 120).killed; // apiResult.killed
+ */
+export function totalOf(results: readonly MemberResult[], durationMs: number): GroupShutdownResult {
   const total = { killed: 0, timedOut: false, forced: false, durationMs, closedIdle: 0, drained: 0, hijacked: 0 };
+  const http1 = { closedIdle: 0, drained: 0, killed: 0 };
+  const http2 = { closedIdle: 0, drained: 0, killed: 0 };
+  let split = false;
+  let lastIdleCloseMs: number | undefined;
+  let lastDrainedCloseMs: number | undefined;
   for (const { result } of results) {
     total.killed += result.killed;
     total.timedOut ||= result.timedOut;
@@ -291,8 +308,28 @@ function totalOf(results: readonly MemberResult[], durationMs: number): GroupShu
     total.closedIdle += result.closedIdle;
     total.drained += result.drained;
     total.hijacked += result.hijacked;
+    // A member with no split (an http or https server) speaks HTTP/1 alone.
+    addCounts(http1, result.byProtocol?.http1 ?? result);
+    if (result.byProtocol !== undefined) addCounts(http2, result.byProtocol.http2);
+    split ||= result.byProtocol !== undefined;
+    lastIdleCloseMs = latest(lastIdleCloseMs, result.lastIdleCloseMs);
+    lastDrainedCloseMs = latest(lastDrainedCloseMs, result.lastDrainedCloseMs);
   }
-  return { ...total, results };
+  const lastGracefulCloseMs = latest(lastIdleCloseMs, lastDrainedCloseMs);
+  return {
+    ...total,
+    ...(split ? { byProtocol: { http1, http2 } } : {}),
+    ...(lastIdleCloseMs === undefined ? {} : { lastIdleCloseMs }),
+    ...(lastDrainedCloseMs === undefined ? {} : { lastDrainedCloseMs }),
+    ...(lastGracefulCloseMs === undefined ? {} : { lastGracefulCloseMs }),
+    results,
+  };
+}
+
+function addCounts(sum: { closedIdle: number; drained: number; killed: number }, part: ProtocolCounts): void {
+  sum.closedIdle += part.closedIdle;
+  sum.drained += part.drained;
+  sum.killed += part.killed;
 }
 
 /** A type guard: `instanceof` alone narrows a generic class to `GracefulServer<any>`. */

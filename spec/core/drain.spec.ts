@@ -5,14 +5,18 @@ import {
   CancelReason,
   drain,
   DrainActions,
+  DrainEvent,
   DrainOptions,
+  Finish,
+  latest,
   openBooks,
+  ProtocolCounts,
   settle,
   ShutdownResult,
   step,
   TrackedConnection,
 } from '../../src/core/drain';
-import type { ConnectionChange } from '../../src/core/state';
+import type { ConnectionChange, ConnState, Protocol } from '../../src/core/state';
 import { change, countingScheduler, fakeHost } from '../support/fake-host';
 
 /** The result a drain emits at `frame` (its duration), ended by `outcome`. */
@@ -29,6 +33,12 @@ const report = (
   hijacked: 0,
   ...r,
 });
+
+/** The times of a result whose last graceful close was a connection closed idle at `ms`. */
+const idleClosedBy = (ms: number): Partial<ShutdownResult> => ({ lastIdleCloseMs: ms, lastGracefulCloseMs: ms });
+
+/** The times of a result whose last graceful close was a drained connection closing at `ms`. */
+const drainedBy = (ms: number): Partial<ShutdownResult> => ({ lastDrainedCloseMs: ms, lastGracefulCloseMs: ms });
 
 /** The drain of `open` over `changes$`, carried out by `actions`. */
 const drainOf = (
@@ -78,7 +88,7 @@ describe('drain', () => {
       const changes$ = hot('10ms a 19ms b', { a: change(1, 'closed', 'active'), b: change(2, 'closed', 'active') });
       const host = fakeHost(changes$);
       const result$ = drainOf([active(1), active(2)], changes$, options({ scheduler }), host);
-      expectObservable(result$).toBe('30ms (r|)', { r: report(30, { drained: 2 }) });
+      expectObservable(result$).toBe('30ms (r|)', { r: report(30, { drained: 2, ...drainedBy(30) }) });
       flush();
       expect(testScheduler.now()).to.equal(30);
       expect(pending()).to.equal(0);
@@ -97,14 +107,16 @@ describe('drain', () => {
   it('never times out with timeout 0', () => {
     testScheduler.run(({ hot, expectObservable }) => {
       const changes$ = hot('10s a', { a: change(1, 'closed', 'active') });
-      expectObservable(run([active(1)], changes$, { timeout: 0 }).result$).toBe('10s (r|)', { r: report(10000, { drained: 1 }) });
+      expectObservable(run([active(1)], changes$, { timeout: 0 }).result$).toBe('10s (r|)', {
+        r: report(10000, { drained: 1, ...drainedBy(10000) }),
+      });
     });
   });
 
   it('closes idle connections at once with idleLinger 0, and counts them as closed idle', () => {
     testScheduler.run(({ expectObservable, flush }) => {
       const { result$, calls } = run([idle(1)], NEVER);
-      expectObservable(result$).toBe('(r|)', { r: report(0, { closedIdle: 1 }) });
+      expectObservable(result$).toBe('(r|)', { r: report(0, { closedIdle: 1, ...idleClosedBy(0) }) });
       flush();
       expect(calls).to.deep.equal(['closeIdle 1']);
     });
@@ -114,7 +126,7 @@ describe('drain', () => {
     testScheduler.run(({ hot, expectObservable, flush }) => {
       const changes$ = hot('20ms a', { a: change(1, 'idle', 'active') });
       const { result$, calls } = run([active(1)], changes$, { idleLinger: 30 });
-      expectObservable(result$).toBe('50ms (r|)', { r: report(50, { drained: 1 }) });
+      expectObservable(result$).toBe('50ms (r|)', { r: report(50, { drained: 1, ...drainedBy(50) }) });
       flush();
       expect(calls).to.deep.equal(['closeIdle 1']);
     });
@@ -128,7 +140,7 @@ describe('drain', () => {
       testScheduler.schedule(() => seen.push([...calls]), 24);
       testScheduler.schedule(() => seen.push([...calls]), 29);
       testScheduler.schedule(() => seen.push([...calls]), 31);
-      expectObservable(result$).toBe('30ms (r|)', { r: report(30, { closedIdle: 2 }) });
+      expectObservable(result$).toBe('30ms (r|)', { r: report(30, { closedIdle: 2, ...idleClosedBy(30) }) });
       flush();
       expect(seen).to.deep.equal([[], ['closeIdle 1'], ['closeIdle 1', 'closeIdle 2']]);
     });
@@ -138,7 +150,7 @@ describe('drain', () => {
     testScheduler.run(({ hot, expectObservable, flush }) => {
       const changes$ = hot('5ms a 9ms b', { a: change(1, 'active', 'idle'), b: change(1, 'closed', 'active') });
       const { result$, calls } = run([idle(1)], changes$, { idleLinger: 25 });
-      expectObservable(result$).toBe('15ms (r|)', { r: report(15, { drained: 1 }) });
+      expectObservable(result$).toBe('15ms (r|)', { r: report(15, { drained: 1, ...drainedBy(15) }) });
       flush();
       expect(calls).to.deep.equal([]);
     });
@@ -157,7 +169,9 @@ describe('drain', () => {
   it('closes an idle survivor at the deadline as idle, not as killed', () => {
     testScheduler.run(({ expectObservable, flush }) => {
       const { result$, calls } = run([idle(1), active(2)], NEVER, { idleLinger: 500 });
-      expectObservable(result$).toBe('100ms (r|)', { r: report(100, { outcome: 'deadline', killed: 1, closedIdle: 1 }) });
+      expectObservable(result$).toBe('100ms (r|)', {
+        r: report(100, { outcome: 'deadline', killed: 1, closedIdle: 1, ...idleClosedBy(100) }),
+      });
       flush();
       expect(calls).to.deep.equal(['closeIdle 1', 'destroy 2']);
     });
@@ -207,7 +221,7 @@ describe('drain', () => {
         },
       };
       expectObservable(drainOf([], host.changes$, options({ idleLinger: 1000 }), actions)).toBe('9ms (r|)', {
-        r: report(9, { drained: 1 }),
+        r: report(9, { drained: 1, ...drainedBy(9) }),
       });
       flush();
       expect(calls).to.deep.equal(['stopAccepting', 'listener closed']);
@@ -221,7 +235,7 @@ describe('drain', () => {
       const host = fakeHost(changes$, [idle(1)]);
       const actions = { ...host, closeIdle: (ids: readonly number[]) => host.calls.push(`closeIdle ${ids.join(',')}`) };
       expectObservable(drainOf(host.open, host.changes$, options(), actions)).toBe('10ms (r|)', {
-        r: report(10, { drained: 1 }),
+        r: report(10, { drained: 1, ...drainedBy(10) }),
       });
       flush();
       expect(host.calls).to.deep.equal(['closeIdle 1', 'stopAccepting']);
@@ -330,7 +344,7 @@ describe('drain: cancelling the work in flight (request signals)', () => {
       const changes$ = hot<never>('10s a', { a: change(1, 'closed', 'active') as never });
       const { result$, cancels$ } = run([active(1)], { timeout: 0, cancelAhead: 5000 }, { changes$ });
       expectObservable(cancels$).toBe('');
-      expectObservable(result$).toBe('10s (r|)', { r: report(10000, { drained: 1 }) });
+      expectObservable(result$).toBe('10s (r|)', { r: report(10000, { drained: 1, ...drainedBy(10000) }) });
     });
   });
 
@@ -377,7 +391,7 @@ describe('drain: cancelling the work in flight (request signals)', () => {
       const changes$ = hot<never>('50ms a', { a: change(1, 'closed', 'active') as never });
       const { result$, cancels$, pending } = run([active(1)], { timeout: 100, cancelAhead: 30 }, { changes$ });
       expectObservable(cancels$).toBe('');
-      expectObservable(result$).toBe('50ms (r|)', { r: report(50, { drained: 1 }) });
+      expectObservable(result$).toBe('50ms (r|)', { r: report(50, { drained: 1, ...drainedBy(50) }) });
       flush();
       expect(pending()).to.equal(0);
     });
@@ -476,6 +490,256 @@ describe('step (the drain decisions, no effect)', () => {
       closedIdle: 1,
       drained: 0,
       hijacked: 0,
+      lastIdleCloseMs: 100,
+      lastGracefulCloseMs: 100,
     });
+  });
+});
+
+describe('drain: the report (counts by protocol, times of the last closes)', () => {
+  let testScheduler: TestScheduler;
+  beforeEach(() => {
+    testScheduler = new TestScheduler((actual, expected) => {
+      expect(actual).to.deep.equal(expected);
+    });
+  });
+
+  const options = (o: Partial<DrainOptions> = {}): DrainOptions => ({
+    timeout: 100,
+    drainDelay: 0,
+    idleLinger: 0,
+    waitForHijacked: false,
+    scheduler: testScheduler,
+    ...o,
+  });
+  const active = (id: number): TrackedConnection => ({ id, state: 'active', idleSince: 0 });
+  const idle = (id: number): TrackedConnection => ({ id, state: 'idle', idleSince: 0 });
+  const closed = (id: number, protocol: Protocol): ConnectionChange => ({ ...change(id, 'closed', 'active'), protocol });
+  const counts = (closedIdle: number, drained: number, killed: number): ProtocolCounts => ({ closedIdle, drained, killed });
+
+  it('counts each close under the protocol its closed change names, and splits the result by protocol', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const changes$ = hot('10ms a 9ms b 9ms c', { a: closed(1, 'http1'), b: closed(2, 'http2'), c: closed(3, 'http2') });
+      const host = fakeHost(changes$, [active(1), active(2), active(3), idle(4)]);
+      host.protocols.set(4, 'http2');
+      const result$ = drain({
+        connections: host.open,
+        changes$: host.changes$,
+        force$: NEVER,
+        options: options(),
+        actions: host,
+        byProtocol: true,
+      });
+      expectObservable(result$).toBe('30ms (r|)', {
+        r: report(30, {
+          closedIdle: 1,
+          drained: 3,
+          byProtocol: { http1: counts(0, 1, 0), http2: counts(1, 2, 0) },
+          lastIdleCloseMs: 0,
+          lastDrainedCloseMs: 30,
+          lastGracefulCloseMs: 30,
+        }),
+      });
+    });
+  });
+
+  it('asks the protocol of what is still open at the end before closing or destroying it, and counts it there', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      // 1 lingers (closed idle at the deadline), 2 is busy (killed), 3 refuses to close (killed).
+      const host = fakeHost(NEVER, [idle(1), active(2), { id: 3, state: 'new', idleSince: 0 }]);
+      host.busy.add(3);
+      host.protocols.set(1, 'http2').set(3, 'http2');
+      const result$ = drain({
+        connections: host.open,
+        changes$: host.changes$,
+        force$: NEVER,
+        options: options({ idleLinger: 500 }),
+        actions: host,
+        protocolOf: (id) => host.protocolOf(id),
+        byProtocol: true,
+      });
+      expectObservable(result$).toBe('100ms (r|)', {
+        r: report(100, {
+          outcome: 'deadline',
+          closedIdle: 1,
+          killed: 2,
+          byProtocol: { http1: counts(0, 0, 1), http2: counts(1, 0, 1) },
+          ...idleClosedBy(100),
+        }),
+      });
+      flush();
+      expect(host.calls).to.deep.equal([
+        'stopAccepting',
+        'protocolOf 1',
+        'protocolOf 3',
+        'protocolOf 2',
+        'closeIdle 1,3',
+        'destroy 2,3',
+      ]);
+    });
+  });
+
+  it('counts a connection as HTTP/1 when the host names no protocol for it', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const changes$ = hot('10ms a', { a: change(1, 'closed', 'active') });
+      const host = fakeHost(changes$, [active(1), active(2)]);
+      const result$ = drain({
+        connections: host.open,
+        changes$: host.changes$,
+        force$: NEVER,
+        options: options(),
+        actions: host,
+        byProtocol: true,
+      });
+      expectObservable(result$).toBe('100ms (r|)', {
+        r: report(100, {
+          outcome: 'deadline',
+          drained: 1,
+          killed: 1,
+          byProtocol: { http1: counts(0, 1, 1), http2: counts(0, 0, 0) },
+          ...drainedBy(10),
+        }),
+      });
+    });
+  });
+
+  it('leaves byProtocol out unless asked for, whatever protocols the changes name', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const changes$ = hot('10ms a', { a: closed(1, 'http2') });
+      const host = fakeHost(changes$, [active(1)]);
+      const result$ = drain({
+        connections: host.open,
+        changes$: host.changes$,
+        force$: NEVER,
+        options: options(),
+        actions: host,
+      });
+      expectObservable(result$).toBe('10ms (r|)', { r: report(10, { drained: 1, ...drainedBy(10) }) });
+    });
+  });
+
+  it('counts the times from the call that started the shutdown, the pre-drain delay included', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      // Asked for at frame 0, subscribed at frame 5: idle 1 closes as the drain begins (50), 2 drains at 80.
+      const changes$ = hot('80ms a', { a: change(2, 'closed', 'active') });
+      const host = fakeHost(changes$, [idle(1), active(2)]);
+      const result$ = drain({
+        connections: host.open,
+        changes$: host.changes$,
+        force$: NEVER,
+        options: options({ drainDelay: 50 }),
+        startedAt: 0,
+        actions: host,
+      });
+      expectObservable(result$, '5ms ^').toBe('80ms (r|)', {
+        r: report(80, { closedIdle: 1, drained: 1, lastIdleCloseMs: 50, lastDrainedCloseMs: 80, lastGracefulCloseMs: 80 }),
+      });
+    });
+  });
+
+  it('counts a connection that closes during the pre-drain delay at the time it closed', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const changes$ = hot('20ms a', { a: change(1, 'closed', 'idle') });
+      const host = fakeHost(changes$, [idle(1)]);
+      const result$ = drain({
+        connections: host.open,
+        changes$: host.changes$,
+        force$: NEVER,
+        options: options({ drainDelay: 50 }),
+        actions: host,
+      });
+      expectObservable(result$).toBe('50ms (r|)', { r: report(50, { closedIdle: 1, ...idleClosedBy(20) }) });
+    });
+  });
+
+  it('leaves every time out when nothing closed gracefully', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const force$ = hot('40ms f');
+      const host = fakeHost(NEVER, [active(1)]);
+      const result$ = drain({ connections: host.open, changes$: host.changes$, force$, options: options(), actions: host });
+      expectObservable(result$).toBe('40ms (r|)', { r: report(40, { outcome: 'forced', killed: 1 }) });
+    });
+  });
+});
+
+describe('step and settle: the books by protocol', () => {
+  const closeOf = (id: number, previous: ConnState, protocol?: Protocol): DrainEvent => ({
+    type: 'change',
+    change: protocol === undefined ? { id, state: 'closed', previous } : { id, state: 'closed', previous, protocol },
+  });
+
+  it('keeps the graceful closes per protocol, and the time of the last of each kind from startedAt', () => {
+    const books = openBooks(
+      [
+        { id: 1, state: 'active', idleSince: 0 },
+        { id: 2, state: 'idle', idleSince: 0 },
+        { id: 3, state: 'active', idleSince: 0 },
+      ],
+      { idleLinger: 1000, waitForHijacked: false },
+      1000,
+    );
+    step(books, { type: 'begin' }, 1000);
+    step(books, closeOf(1, 'active', 'http2'), 1030);
+    step(books, closeOf(2, 'idle'), 1040);
+    expect(books.closed).to.deep.equal({ http1: { closedIdle: 1, drained: 0 }, http2: { closedIdle: 0, drained: 1 } });
+    expect([books.lastIdleCloseMs, books.lastDrainedCloseMs]).to.deep.equal([40, 30]);
+    const [last] = step(books, { type: 'end', outcome: 'forced' }, 1050).filter((command) => command.type === 'finish');
+    expect(last).to.deep.include({
+      finish: {
+        outcome: 'forced',
+        idle: [],
+        survivors: [3],
+        stopAccepting: false,
+        closed: { http1: { closedIdle: 1, drained: 0 }, http2: { closedIdle: 0, drained: 1 } },
+        lastIdleCloseMs: 40,
+        lastDrainedCloseMs: 30,
+        hijacked: 0,
+      },
+    });
+  });
+
+  it('settles what the end closes or destroys under the protocols given, HTTP/1 for one missing there', () => {
+    const finish: Finish = {
+      outcome: 'deadline',
+      idle: [
+        { id: 1, worked: true },
+        { id: 2, worked: false },
+        { id: 3, worked: false },
+      ],
+      survivors: [4, 5],
+      stopAccepting: false,
+      closed: { http1: { closedIdle: 2, drained: 0 }, http2: { closedIdle: 0, drained: 3 } },
+      lastIdleCloseMs: 10,
+      lastDrainedCloseMs: 60,
+      hijacked: 0,
+    };
+    const protocols = new Map<number, Protocol>([
+      [1, 'http2'],
+      [3, 'http2'],
+      [4, 'http2'],
+    ]);
+    expect(settle(finish, new Set([3]), 100, protocols)).to.deep.equal({
+      killed: 3,
+      timedOut: true,
+      forced: false,
+      durationMs: 100,
+      closedIdle: 3,
+      drained: 4,
+      hijacked: 0,
+      byProtocol: { http1: { closedIdle: 3, drained: 0, killed: 1 }, http2: { closedIdle: 0, drained: 4, killed: 2 } },
+      lastIdleCloseMs: 100,
+      lastDrainedCloseMs: 100,
+      lastGracefulCloseMs: 100,
+    });
+  });
+
+  it('takes the later of two times, either of which may be missing', () => {
+    expect([latest(3, 7), latest(7, 3), latest(undefined, 7), latest(7, undefined), latest(undefined, undefined)]).to.deep.equal([
+      7,
+      7,
+      7,
+      7,
+      undefined,
+    ]);
   });
 });

@@ -120,7 +120,9 @@ describe('Lifecycle', () => {
       const cycle = lifecycle(host);
       cycle.serving('pipe');
       at(10, () => cycle.shutdown());
-      expectObservable(cycle.done$).toBe('30ms r', { r: result({ drained: 1, durationMs: 20 }) });
+      expectObservable(cycle.done$).toBe('30ms r', {
+        r: result({ drained: 1, durationMs: 20, lastDrainedCloseMs: 20, lastGracefulCloseMs: 20 }),
+      });
       expectObservable(cycle.done$.pipe(map(() => cycle.phase))).toBe('30ms p', { p: 'stopped' });
     });
   });
@@ -242,6 +244,44 @@ describe('Lifecycle', () => {
       at(20, () => cycle.serving('pipe'));
       const watched$ = cycle.serving$.pipe(map(() => `${cycle.phase} ${String(cycle.ready)}`));
       expectObservable(watched$).toBe('5ms s 14ms s', { s: 'serving true' });
+    });
+  });
+
+  it('splits the result by protocol for a host with mixedProtocols, asking the host the protocol of what the end destroys', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const changes$ = hot<ConnectionChange>('30ms a', { a: { ...change(1, 'closed', 'active'), protocol: 'http2' } });
+      const host: FakeHost = Object.assign(
+        fakeHost(changes$, [
+          { id: 1, state: 'active', idleSince: 0 },
+          { id: 2, state: 'active', idleSince: 0 },
+        ]),
+        { mixedProtocols: true },
+      );
+      host.protocols.set(2, 'http2');
+      const cycle = lifecycle(host);
+      cycle.serving('pipe');
+      at(10, () => cycle.shutdown());
+      at(50, () => cycle.force());
+      expectObservable(cycle.done$).toBe('50ms r', {
+        r: result({
+          killed: 1,
+          drained: 1,
+          forced: true,
+          durationMs: 40,
+          byProtocol: { http1: { closedIdle: 0, drained: 0, killed: 0 }, http2: { closedIdle: 0, drained: 1, killed: 1 } },
+          lastDrainedCloseMs: 20,
+          lastGracefulCloseMs: 20,
+        }),
+      });
+    });
+  });
+
+  it('leaves byProtocol out for a host without mixedProtocols', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const cycle = lifecycle(fakeHost(NEVER, [{ id: 1, state: 'idle', idleSince: 0 }]));
+      cycle.serving('pipe');
+      at(10, () => cycle.shutdown());
+      expectObservable(cycle.done$).toBe('10ms r', { r: result({ closedIdle: 1, lastIdleCloseMs: 0, lastGracefulCloseMs: 0 }) });
     });
   });
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { Subject } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { Lifecycle, ShutdownResult } from '../../src/core/lifecycle';
-import { ConnectionChange, ConnState, isTracked, ServerState } from '../../src/core/state';
+import { ConnectionChange, ConnState, isTracked, Protocol, ServerState } from '../../src/core/state';
 import { countingScheduler } from '../support/fake-host';
 
 /** What happens at one frame of a generated run. */
@@ -41,6 +41,11 @@ const scenario = fc.record({
   steps: fc.array(step, { maxLength: 25 }),
 });
 
+/** Each connection's protocol, fixed by its id: the model's split by protocol follows from it. */
+function protocolOf(id: number): Protocol {
+  return id % 3 === 0 ? 'http2' : 'http1';
+}
+
 /** The legal next states of a connection, as Node produces them. */
 function legal(from: ConnState, to: ConnState): boolean {
   if (from === 'closed') return false;
@@ -60,15 +65,16 @@ describe('the core against a reference model (fast-check)', () => {
         const states = new Map<number, ConnState>();
         // Every change in order: the log the expected counts are computed from.
         let seq = 0;
-        const log: Array<{ seq: number; id: number; state: ConnState }> = [];
+        const log: Array<{ seq: number; frame: number; id: number; state: ConnState }> = [];
         const changes = new Subject<ConnectionChange>();
         const calls: Array<{ frame: number; seq: number; kind: 'closeIdle' | 'destroy'; ids: number[]; states: ConnState[] }> =
           [];
         const setState = (id: number, to: ConnState): void => {
           const previous = states.get(id);
           states.set(id, to);
-          log.push({ seq: ++seq, id, state: to });
-          changes.next({ id, state: to, previous });
+          log.push({ seq: ++seq, frame: testScheduler.now(), id, state: to });
+          // Like the Node side: the protocol comes with `closed`, once a connection.
+          changes.next(to === 'closed' ? { id, state: to, previous, protocol: protocolOf(id) } : { id, state: to, previous });
         };
         /** What the host is asked to close (as idle) or destroy: recorded with the states it found, then closed. */
         const closeAndRecord = (kind: 'closeIdle' | 'destroy', ids: readonly number[]): void => {
@@ -86,6 +92,8 @@ describe('the core against a reference model (fast-check)', () => {
         const cycle = new Lifecycle(
           {
             changes$: changes,
+            mixedProtocols: true,
+            protocolOf,
             connections: () =>
               [...states].filter(([, st]) => st !== 'closed').map(([id, state]) => ({ id, state, idleSince: 0 })),
             beginShutdown: () => undefined,
@@ -223,6 +231,13 @@ describe('the core against a reference model (fast-check)', () => {
           );
           let closedIdle = 0;
           let drained = 0;
+          const split = {
+            http1: { closedIdle: 0, drained: 0, killed: 0 },
+            http2: { closedIdle: 0, drained: 0, killed: 0 },
+          };
+          for (const id of killedIds) split[protocolOf(id)].killed++;
+          let lastIdleClose: number | undefined;
+          let lastDrainedClose: number | undefined;
           for (const id of new Set(log.map((e) => e.id))) {
             const entries = log.filter((e) => e.id === id);
             const closed = entries.find((e) => e.state === 'closed');
@@ -232,8 +247,16 @@ describe('the core against a reference model (fast-check)', () => {
             const before = entries.filter((e) => e.seq < start.seq).pop();
             const worked =
               before?.state === 'active' || entries.some((e) => e.state === 'active' && e.seq > start.seq && e.seq < closed.seq);
-            if (worked) drained++;
-            else closedIdle++;
+            const since = closed.frame - start.frame;
+            if (worked) {
+              drained++;
+              split[protocolOf(id)].drained++;
+              lastDrainedClose = Math.max(lastDrainedClose ?? 0, since);
+            } else {
+              closedIdle++;
+              split[protocolOf(id)].closedIdle++;
+              lastIdleClose = Math.max(lastIdleClose ?? 0, since);
+            }
           }
           const endedInDelay = s.steps.some((x) => {
             const frame = k * cycleLength + 1 + x.at;
@@ -244,6 +267,14 @@ describe('the core against a reference model (fast-check)', () => {
             expect(early, `cycle ${k}: nothing closed during the delay`).to.deep.equal([]);
           }
           expect(done.result, `cycle ${k}: the counts of the model`).to.include({ killed: killedIds.size, closedIdle, drained });
+          expect(done.result.byProtocol, `cycle ${k}: the counts of the model by protocol`).to.deep.equal(split);
+          const lastGracefulClose =
+            lastIdleClose === undefined ? lastDrainedClose : Math.max(lastIdleClose, lastDrainedClose ?? 0);
+          expect(
+            [done.result.lastIdleCloseMs, done.result.lastDrainedCloseMs, done.result.lastGracefulCloseMs],
+            `cycle ${k}: the times of the last closes in the model`,
+          ).to.deep.equal([lastIdleClose, lastDrainedClose, lastGracefulClose]);
+          expect(done.result.durationMs, `cycle ${k}: the duration in the model`).to.equal(done.frame - start.frame);
 
           // The work in flight is cancelled at most once a shutdown: always when the deadline, expire()
           // or force() ends it, before anything is destroyed; otherwise only at the moment to cancel.

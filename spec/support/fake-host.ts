@@ -1,7 +1,7 @@
 import { merge, Observable, SchedulerAction, SchedulerLike, Subject, Subscription } from 'rxjs';
 import type { TrackedConnection } from '../../src/core/drain';
 import type { LifecycleHost } from '../../src/core/lifecycle';
-import type { ConnectionChange, ConnState } from '../../src/core/state';
+import type { ConnectionChange, ConnState, Protocol } from '../../src/core/state';
 
 /** A change as marble values: `change(1, 'closed', 'idle')`. */
 export function change(id: number, state: ConnState, previous?: ConnState): ConnectionChange {
@@ -10,24 +10,37 @@ export function change(id: number, state: ConnState, previous?: ConnState): Conn
 
 /**
  * A host with no sockets: it records what the core asks of it and, like the Node adapter, reports
- * `closed` at once for what it closes or destroys.
+ * `closed` at once for what it closes or destroys, naming the connection's protocol when
+ * `protocols` has one for it (`protocolOf` answers from it too).
  */
 export interface FakeHost extends LifecycleHost {
   readonly calls: string[];
   /** Ids that `closeIdle` reports as busy (a request head arriving). */
   busy: Set<number>;
   open: TrackedConnection[];
+  /** The protocol of each connection, by id; `protocolOf` answers `http1` for one missing here. */
+  readonly protocols: Map<number, Protocol>;
+  protocolOf(id: number): Protocol;
 }
 
 export function fakeHost(changes$: Observable<ConnectionChange>, open: TrackedConnection[] = []): FakeHost {
   const closes = new Subject<ConnectionChange>();
   const close = (ids: readonly number[]): void => {
-    for (const id of ids) closes.next(change(id, 'closed', host.open.find((c) => c.id === id)?.state));
+    for (const id of ids) {
+      const closed = change(id, 'closed', host.open.find((c) => c.id === id)?.state);
+      const protocol = host.protocols.get(id);
+      closes.next(protocol === undefined ? closed : { ...closed, protocol });
+    }
   };
   const host: FakeHost = {
     calls: [],
     busy: new Set(),
     open,
+    protocols: new Map(),
+    protocolOf: (id) => {
+      host.calls.push(`protocolOf ${id}`);
+      return host.protocols.get(id) ?? 'http1';
+    },
     changes$: merge(changes$, closes),
     connections: () => host.open,
     beginShutdown: () => host.calls.push('beginShutdown'),

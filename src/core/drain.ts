@@ -16,7 +16,8 @@ import {
   tap,
   timer,
 } from 'rxjs';
-import { ConnectionChange, ConnState, isTracked } from './state';
+import { ConnectionChange, ConnState, isTracked, Protocol } from './state';
+export type { Protocol } from './state';
 
 /** A connection as the drain first sees it: its id, its state, and since when it has been idle. */
 export interface TrackedConnection {
@@ -50,6 +51,30 @@ export interface DrainOptions {
 /** Why the drain cancels the work in flight: the deadline is near (or has come), or `force()` was called. */
 export type CancelReason = 'deadline' | 'forced';
 
+/**
+ * How the connections of one protocol ended in a shutdown: the parts of `ShutdownResult`'s
+ * `closedIdle`, `drained` and `killed` that spoke it.
+ */
+export interface ProtocolCounts {
+  /** Connections of this protocol closed with no work in progress. */
+  readonly closedIdle: number;
+  /** Connections of this protocol that finished their work, then closed. */
+  readonly drained: number;
+  /** Connections of this protocol destroyed with work in progress by the deadline or `force()`. */
+  readonly killed: number;
+}
+
+/**
+ * `ShutdownResult`'s counts split by protocol: both parts are always there, and each count of the
+ * result is the sum of its two parts (`closedIdle === http1.closedIdle + http2.closedIdle`).
+ */
+export interface ProtocolSplit {
+  /** HTTP/1.x connections: every connection of an `allowHTTP1` server that is not an HTTP/2 session. */
+  readonly http1: ProtocolCounts;
+  /** HTTP/2 sessions. */
+  readonly http2: ProtocolCounts;
+}
+
 /** The result of one finished shutdown. Durations are in milliseconds of the scheduler's clock. */
 export interface ShutdownResult {
   /** Connections destroyed with work in progress by the deadline or by `force()`. */
@@ -66,6 +91,29 @@ export interface ShutdownResult {
   readonly drained: number;
   /** Hijacked connections open when the drain began (after any delay). */
   readonly hijacked: number;
+  /**
+   * The counts split by protocol. Present on the results of an HTTP/2 server (`http2.createServer`,
+   * `http2.createSecureServer`, which speaks HTTP/1 as well with `allowHTTP1`); absent for `http`
+   * and `https` servers, whose connections all speak HTTP/1. A connection whose TLS handshake was
+   * not done when it ended counts as HTTP/1.
+   */
+  readonly byProtocol?: ProtocolSplit;
+  /**
+   * When the last connection counted in `closedIdle` closed, in ms from the call that started the
+   * shutdown (as `durationMs`); absent when `closedIdle` is 0.
+   */
+  readonly lastIdleCloseMs?: number;
+  /**
+   * When the last connection counted in `drained` closed, in ms from the call that started the
+   * shutdown; absent when `drained` is 0.
+   */
+  readonly lastDrainedCloseMs?: number;
+  /**
+   * When the last graceful close (closed idle or drained) happened, in ms from the call that started
+   * the shutdown: the later of `lastIdleCloseMs` and `lastDrainedCloseMs`; absent when there was
+   * none. (What `killed` counts is destroyed at the end, `durationMs`.)
+   */
+  readonly lastGracefulCloseMs?: number;
 }
 
 /** What the drain asks the Node side to do. Ids are the ones in `TrackedConnection.id`. */
@@ -102,6 +150,14 @@ export interface DrainActions {
 export interface DrainInput {
   /** The connections open when the shutdown was asked for. */
   readonly connections: Iterable<TrackedConnection>;
+  /**
+   * The protocol an open connection speaks, as the Node side knows it now (default: `http1`). Asked
+   * at the end of the shutdown, for what is still open then; a connection that closes earlier names
+   * its protocol in its `closed` change.
+   */
+  readonly protocolOf?: (id: number) => Protocol;
+  /** The result carries `byProtocol` (default false). */
+  readonly byProtocol?: boolean;
   /** Every later change of every connection; hot. */
   readonly changes$: Observable<ConnectionChange>;
   /** Its first value ends the shutdown now (`force()`). */
@@ -152,9 +208,19 @@ export interface Finish {
   readonly survivors: readonly number[];
   /** Forced during the delay: the listener was never told to stop. */
   readonly stopAccepting: boolean;
-  readonly closedIdle: number;
-  readonly drained: number;
+  /** What closed gracefully before the end, per protocol. */
+  readonly closed: Readonly<Record<Protocol, Readonly<GracefulCloses>>>;
+  /** When the last connection counted as closed idle closed, in ms from the shutdown's start (`undefined`: none). */
+  readonly lastIdleCloseMs: number | undefined;
+  /** When the last drained connection closed, in ms from the shutdown's start (`undefined`: none). */
+  readonly lastDrainedCloseMs: number | undefined;
   readonly hijacked: number;
+}
+
+/** The graceful closes of one protocol. */
+export interface GracefulCloses {
+  closedIdle: number;
+  drained: number;
 }
 
 interface Entry {
@@ -189,15 +255,25 @@ export interface Books {
   listenerClosed: boolean;
   /** The earliest time at which a lingering connection is due to close (Infinity: none). */
   lingerAt: number;
-  closedIdle: number;
-  drained: number;
+  /** Scheduler time at which the shutdown was asked for: the times of the result count from it. */
+  readonly startedAt: number;
+  /** What closed gracefully so far, per protocol (the totals are their sums). */
+  readonly closed: Record<Protocol, GracefulCloses>;
+  /** When the last connection counted as closed idle closed, in ms from `startedAt` (`undefined`: none yet). */
+  lastIdleCloseMs: number | undefined;
+  /** When the last drained connection closed, in ms from `startedAt` (`undefined`: none yet). */
+  lastDrainedCloseMs: number | undefined;
   finished: boolean;
 }
 
-/** Opens the books of a shutdown on the connections open when it was asked for. */
+/**
+ * Opens the books of a shutdown on the connections open when it was asked for, at scheduler time
+ * `startedAt` (default 0).
+ */
 export function openBooks(
   connections: Iterable<TrackedConnection>,
   options: Pick<DrainOptions, 'idleLinger' | 'waitForHijacked'> & Partial<Pick<DrainOptions, 'timeout' | 'cancelAhead'>>,
+  startedAt = 0,
 ): Books {
   const { timeout = 0, cancelAhead = 0 } = options;
   const books: Books = {
@@ -212,8 +288,10 @@ export function openBooks(
     drainBeganAt: 0,
     listenerClosed: false,
     lingerAt: Infinity,
-    closedIdle: 0,
-    drained: 0,
+    startedAt,
+    closed: { http1: { closedIdle: 0, drained: 0 }, http2: { closedIdle: 0, drained: 0 } },
+    lastIdleCloseMs: undefined,
+    lastDrainedCloseMs: undefined,
     finished: false,
   };
   for (const connection of connections) track(books, connection);
@@ -272,23 +350,59 @@ export function step(books: Books, event: DrainEvent, now: number): DrainCommand
   return commands;
 }
 
-/** The result of a finished shutdown, once the Node side has said which idle ones it refused. */
-export function settle(finished: Finish, refused: ReadonlySet<number>, durationMs: number): ShutdownResult {
-  let { closedIdle, drained } = finished;
+/**
+ * The result of a finished shutdown, once the Node side has said which idle ones it refused. What
+ * `finished` closes now (idle) or destroys counts at `durationMs`. With `protocols` (the protocol
+ * of each connection still open at the end; one missing there is `http1`), the result carries
+ * `byProtocol`.
+ */
+export function settle(
+  finished: Finish,
+  refused: ReadonlySet<number>,
+  durationMs: number,
+  protocols?: ReadonlyMap<number, Protocol>,
+): ShutdownResult {
+  const split = { http1: countsOf(finished.closed.http1), http2: countsOf(finished.closed.http2) };
+  const partOf = (id: number): { closedIdle: number; drained: number; killed: number } => split[protocols?.get(id) ?? 'http1'];
+  let { lastIdleCloseMs, lastDrainedCloseMs } = finished;
   for (const { id, worked } of finished.idle) {
     if (refused.has(id)) continue;
-    if (worked) drained++;
-    else closedIdle++;
+    if (worked) {
+      partOf(id).drained++;
+      lastDrainedCloseMs = durationMs;
+    } else {
+      partOf(id).closedIdle++;
+      lastIdleCloseMs = durationMs;
+    }
   }
+  for (const id of finished.survivors) partOf(id).killed++;
+  for (const id of refused) partOf(id).killed++;
+  const lastGracefulCloseMs = latest(lastIdleCloseMs, lastDrainedCloseMs);
   return {
-    killed: finished.survivors.length + refused.size,
+    killed: split.http1.killed + split.http2.killed,
     timedOut: finished.outcome === 'deadline',
     forced: finished.outcome === 'forced',
     durationMs,
-    closedIdle,
-    drained,
+    closedIdle: split.http1.closedIdle + split.http2.closedIdle,
+    drained: split.http1.drained + split.http2.drained,
     hijacked: finished.hijacked,
+    ...(protocols === undefined ? {} : { byProtocol: split }),
+    ...(lastIdleCloseMs === undefined ? {} : { lastIdleCloseMs }),
+    ...(lastDrainedCloseMs === undefined ? {} : { lastDrainedCloseMs }),
+    ...(lastGracefulCloseMs === undefined ? {} : { lastGracefulCloseMs }),
   };
+}
+
+/**
+ * The later of two times, either of which may be missing (`undefined` when both are): how the
+ * times of results combine.
+ *
+ * @example
+ * latest(12, undefined); // 12
+ */
+export function latest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined || a >= b ? a : b;
 }
 
 /**
@@ -309,6 +423,8 @@ export function settle(finished: Finish, refused: ReadonlySet<number>, durationM
  */
 export function drain({
   connections,
+  protocolOf,
+  byProtocol = false,
   changes$,
   force$,
   expire$ = NEVER,
@@ -322,7 +438,7 @@ export function drain({
     const delayEndsAt = startAt + options.drainDelay;
     const deadlineAt = delayEndsAt + timeout;
     const at = (time: number): Observable<0> => defer(() => timer(Math.max(0, time - scheduler.now()), scheduler));
-    const books = openBooks(connections, options);
+    const books = openBooks(connections, options, startAt);
     /** What the Node side reports back: the listener closed, connections it refused to close. */
     const reports = new Subject<DrainEvent>();
     const lingerAt = new BehaviorSubject(Infinity);
@@ -364,10 +480,12 @@ export function drain({
         case 'finish': {
           const { finish: last } = command;
           if (last.stopAccepting) actions.stopAccepting(() => undefined);
+          // Asked before anything is closed: the Node side forgets a connection as it closes it.
+          const protocols = byProtocol ? protocolsAtEnd(last, protocolOf) : undefined;
           const refused = new Set(last.idle.length > 0 ? actions.closeIdleNow(last.idle.map(({ id }) => id)) : []);
           const doomed = [...last.survivors, ...refused];
           if (doomed.length > 0) actions.destroy(doomed);
-          finished = settle(last, refused, scheduler.now() - startAt);
+          finished = settle(last, refused, scheduler.now() - startAt, protocols);
           break;
         }
       }
@@ -414,7 +532,8 @@ function track(books: Books, { id, state, idleSince }: TrackedConnection): void 
   books.entries.set(id, { state, idleSince, worked: state === 'active', busy: false, closing: false });
 }
 
-function applyChange(books: Books, { id, state }: ConnectionChange, now: number, commands: DrainCommand[]): void {
+function applyChange(books: Books, change: ConnectionChange, now: number, commands: DrainCommand[]): void {
+  const { id, state } = change;
   if (state === 'new') {
     track(books, { id, state, idleSince: now });
     becameIdle(books, id, now, commands);
@@ -425,7 +544,7 @@ function applyChange(books: Books, { id, state }: ConnectionChange, now: number,
     const entry = books.entries.get(id);
     if (entry === undefined) return;
     books.entries.delete(id);
-    countClosed(books, entry);
+    countClosed(books, entry, change.protocol ?? 'http1', now);
     return;
   }
   if (state === 'hijacked') {
@@ -499,8 +618,9 @@ function finish(books: Books, outcome: DrainOutcome): DrainCommand {
       idle,
       survivors,
       stopAccepting,
-      closedIdle: books.closedIdle,
-      drained: books.drained,
+      closed: { http1: { ...books.closed.http1 }, http2: { ...books.closed.http2 } },
+      lastIdleCloseMs: books.lastIdleCloseMs,
+      lastDrainedCloseMs: books.lastDrainedCloseMs,
       hijacked: books.hijackedAtDrain,
     },
   };
@@ -513,10 +633,30 @@ function cancel(books: Books, reason: CancelReason, commands: DrainCommand[]): v
   commands.push({ type: 'cancel', reason });
 }
 
-function countClosed(books: Books, entry: Entry): void {
+/** A connection closed by itself, or as the drain asked: counted under its protocol, at `now`. */
+function countClosed(books: Books, entry: Entry, protocol: Protocol, now: number): void {
   if (entry.state === 'hijacked') return;
-  if (entry.worked) books.drained++;
-  else books.closedIdle++;
+  const since = now - books.startedAt;
+  if (entry.worked) {
+    books.closed[protocol].drained++;
+    books.lastDrainedCloseMs = since;
+  } else {
+    books.closed[protocol].closedIdle++;
+    books.lastIdleCloseMs = since;
+  }
+}
+
+/** The protocol of each connection the finish closes or destroys, asked of the Node side before it does. */
+function protocolsAtEnd(last: Finish, protocolOf: ((id: number) => Protocol) | undefined): Map<number, Protocol> {
+  const protocols = new Map<number, Protocol>();
+  if (protocolOf === undefined) return protocols;
+  for (const { id } of last.idle) protocols.set(id, protocolOf(id));
+  for (const id of last.survivors) protocols.set(id, protocolOf(id));
+  return protocols;
+}
+
+function countsOf({ closedIdle, drained }: Readonly<GracefulCloses>): { closedIdle: number; drained: number; killed: number } {
+  return { closedIdle, drained, killed: 0 };
 }
 
 /** When an idle connection's linger ends: `idleLinger` after it became idle, or after the drain began if later. */

@@ -13,8 +13,8 @@ import {
   Subscription,
 } from 'rxjs';
 import { drain, DrainActions, DrainOptions, ShutdownResult, TrackedConnection } from './drain';
-export type { DrainOptions, ShutdownResult } from './drain';
-import { ConnectionChange, foldState, initialState, LifecycleChange, ListenAddress, Phase, ServerState } from './state';
+export type { DrainOptions, ProtocolCounts, ProtocolSplit, ShutdownResult } from './drain';
+import { ConnectionChange, foldState, initialState, LifecycleChange, ListenAddress, Phase, Protocol, ServerState } from './state';
 
 /** A shutdown asked to end before its time: by `force()`, or as its deadline would (`expire()`). */
 type EndRequest = 'force' | 'expire';
@@ -25,6 +25,13 @@ export interface LifecycleHost<C extends ConnectionChange = ConnectionChange> ex
   readonly changes$: Observable<C>;
   /** The connections open now, as the drain and a late `state$` subscriber need them. */
   connections(): Iterable<TrackedConnection>;
+  /**
+   * The server's connections may speak different protocols (an HTTP/2 server, which speaks HTTP/1
+   * too with `allowHTTP1`): the results of its shutdowns carry `byProtocol` (default false).
+   */
+  readonly mixedProtocols?: boolean;
+  /** The protocol the open connection `id` speaks now (default: `http1`); asked when a shutdown ends. */
+  protocolOf?(id: number): Protocol;
   /** A shutdown begins: from now on responses say `Connection: close`. */
   beginShutdown(): void;
   /** The shutdown has ended: keep-alive works as usual again. */
@@ -125,6 +132,8 @@ export class Lifecycle {
 
     const drain$ = drain({
       connections: this.host.connections(),
+      protocolOf: (id) => this.host.protocolOf?.(id) ?? 'http1',
+      byProtocol: this.host.mixedProtocols === true,
       changes$: this.host.changes$,
       force$: ending.pipe(filter((request) => request === 'force')),
       expire$: ending.pipe(filter((request) => request === 'expire')),

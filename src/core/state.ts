@@ -9,6 +9,12 @@
  */
 export type ConnState = 'new' | 'active' | 'idle' | 'hijacked' | 'closed';
 
+/**
+ * The protocol a connection speaks: `http1` for HTTP/1.x (over TCP or TLS), `http2` for an HTTP/2
+ * session. An HTTP/2 server speaks both with `allowHTTP1`.
+ */
+export type Protocol = 'http1' | 'http2';
+
 /** Where a server is in its serve/shutdown cycle. */
 export type Phase = 'stopped' | 'serving' | 'draining';
 
@@ -29,9 +35,17 @@ export type ListenAddress =
  * `previous` is the state it left (`undefined` for a connection the core has not seen yet).
  */
 export interface ConnectionChange {
+  /** The connection's id, unique within its server. */
   readonly id: number;
+  /** The state it entered. */
   readonly state: ConnState;
+  /** The state it left; `undefined` for a connection seen for the first time. */
   readonly previous: ConnState | undefined;
+  /**
+   * On `closed`: the protocol the connection spoke, which the drain counts it under (absent:
+   * `http1`). Given once a connection, never per request.
+   */
+  readonly protocol?: Protocol;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Observable, SchedulerLike, Subject } from 'rxjs';
 import type { TrackedConnection } from '../core/drain';
-import type { ConnState } from '../core/state';
+import type { ConnState, Protocol } from '../core/state';
 
 /** One state change of one connection, with the socket it happened to. */
 export interface ConnectionEvent {
@@ -15,6 +15,11 @@ export interface ConnectionEvent {
   readonly previous: ConnState | undefined;
   /** The socket HTTP runs on: the TCP socket, the TLS socket once its handshake is done, or an HTTP/2 session's socket. */
   readonly socket: Socket;
+  /**
+   * On `closed` only: the protocol the connection spoke, `'http1'` (HTTP/1.x, and a TLS connection
+   * closed before its handshake was done) or `'http2'` (an HTTP/2 session).
+   */
+  readonly protocol?: Protocol;
 }
 
 /** What every connection record holds. Records live in the registry's own `Map`, never on a socket. */
@@ -189,14 +194,24 @@ export class ConnectionRegistry {
     this.change(c, 'idle');
   }
 
-  /** The connection is gone for the books (destroyed by us, or closed): report `closed` once. */
+  /**
+   * The connection is gone for the books (destroyed by us, or closed): report `closed` once, with
+   * its protocol. An HTTP/2 server learns a connection's protocol after its `new` (h2c binds the
+   * session just after it, TLS once the handshake is done): `closed` is the first change that
+   * always knows it, and it comes once a connection, so requests pay nothing for it.
+   */
   forget(c: Connection): void {
     if (c.state === 'closed') return;
     this.records.delete(c.socket);
     if (c.protocol === 'http2') this.records.delete(c.session);
     this.forgotten(c);
     this.ids?.delete(c.id);
-    this.change(c, 'closed');
+    const previous = c.state;
+    c.state = 'closed';
+    if (this.changes.observed) {
+      this.changes.next({ id: c.id, state: 'closed', previous, socket: c.socket, protocol: c.protocol });
+    }
+    this.onConnState?.(c.socket, 'closed');
   }
 
   private sinceEpoch(): number {

@@ -7,7 +7,7 @@ import { Server as TlsServer } from 'node:tls';
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { CancelReason, TrackedConnection } from '../core/drain';
 import type { LifecycleHost } from '../core/lifecycle';
-import type { ConnState } from '../core/state';
+import type { ConnState, Protocol } from '../core/state';
 import { ConnectionEvent, ConnectionRegistry, Http1Connection } from './connection-registry';
 import { afterAcceptQueue, afterPoll, holdEventLoop } from './event-loop';
 import { Http1Connections } from './http1';
@@ -34,6 +34,8 @@ export type { ConnectionEvent } from './connection-registry';
  */
 export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitInterceptor {
   readonly changes$: Observable<ConnectionEvent>;
+  /** An HTTP/2 server: its connections are sessions, or HTTP/1 with `allowHTTP1`; results split their counts. */
+  readonly mixedProtocols: boolean;
   /** Puts the server's own `emit` back. */
   readonly restore: () => void;
 
@@ -63,6 +65,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   ) {
     this.tls = server instanceof TlsServer;
     this.h2 = isHttp2Server(server);
+    this.mixedProtocols = this.h2;
     this.registry = new ConnectionRegistry(scheduler, onConnState, (c) => {
       this.handoff.forget(c);
       this.signals.connectionClosed(c);
@@ -116,6 +119,11 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
 
   connections(): TrackedConnection[] {
     return this.registry.tracked();
+  }
+
+  /** The protocol the open connection `id` speaks now: `http2` once a session is bound to it. */
+  protocolOf(id: number): Protocol {
+    return this.registry.byId(id)?.protocol ?? 'http1';
   }
 
   beginShutdown(): void {

@@ -1,0 +1,129 @@
+import { expect } from 'chai';
+import * as http2 from 'node:http2';
+import type { ConnectionEvent } from '../../src';
+import {
+  answered,
+  connectForTest,
+  h2cKind,
+  Http1Client,
+  Http1Kind,
+  Http2Client,
+  Http2Kind,
+  httpKind,
+  serveKind,
+  testApp,
+} from '../support/server-kinds';
+import { afterEachTest, record } from '../support/servers';
+import { RawClient, testCertificate, until, waitForValue, withDeadline } from '../support/sockets';
+
+/** An `allowHTTP1` server over TLS: one kind, whose clients are an HTTP/1.1 TLS socket or an HTTP/2 session. */
+const allowHttp1Kind: Http2Kind = {
+  name: 'h2 with allowHTTP1',
+  protocol: 'h2',
+  tls: true,
+  createServer: (handler) => http2.createSecureServer({ ...testCertificate, allowHTTP1: true }, handler),
+  connect: (port) => Http2Client.connect(`https://127.0.0.1:${port}`),
+};
+const http1OverTls: Http1Kind = {
+  ...httpKind,
+  tls: true,
+  connect: async (port) => new Http1Client(await RawClient.connectTls(port)),
+};
+
+/** The protocol each connection of a server spoke, as its `closed` events on `connections$` name them (src/node/http-adapter.ts, connection-registry.ts). */
+describe('HttpAdapter: the protocol of each connection, and the split of the result by protocol', () => {
+  const cleanup = afterEachTest();
+
+  const closedProtocols = (events: ConnectionEvent[]): Array<string | undefined> =>
+    events.filter((e) => e.state === 'closed').map((e) => e.protocol);
+
+  it('on an allowHTTP1 server over TLS, counts an HTTP/1.1 client under http1 and an HTTP/2 client under http2', async () => {
+    const app = testApp();
+    const { graceful, port } = await serveKind(allowHttp1Kind, app.handler, { timeout: 5000, idleLinger: 0 }, cleanup);
+    const events = record(graceful.connections$, cleanup);
+    const http1 = await connectForTest(http1OverTls, port, cleanup);
+    const session = await connectForTest(allowHttp1Kind, port, cleanup);
+    // The HTTP/1.1 client has a request in flight; the HTTP/2 session has finished one and is idle.
+    expect(await session.request('/warm-up')).to.deep.equal(answered('/warm-up', false));
+    const held = http1.request('/held');
+    await until(() => app.ran.includes('/held'), 2000, 'the HTTP/1.1 request reaching the application');
+    await waitForValue(graceful.state$, (s) => s.open === 2 && s.active === 1, 2000, 'one connection active, one idle');
+
+    graceful.shutdown();
+    await session.waitClosed();
+    app.release();
+    expect(await held).to.deep.equal(answered('/held', true));
+    const result = await withDeadline(graceful.wait(), 3000, 'the drain');
+
+    expect(result).to.include({ closedIdle: 1, drained: 1, killed: 0 });
+    expect(result.byProtocol).to.deep.equal({
+      http1: { closedIdle: 0, drained: 1, killed: 0 },
+      http2: { closedIdle: 1, drained: 0, killed: 0 },
+    });
+    expect(closedProtocols(events)).to.deep.equal(['http2', 'http1']);
+    expect(result.lastIdleCloseMs)
+      .to.be.a('number')
+      .and.at.most(result.lastDrainedCloseMs ?? -1);
+    expect(result.lastGracefulCloseMs).to.equal(result.lastDrainedCloseMs);
+    expect(result.lastDrainedCloseMs).to.be.at.most(result.durationMs);
+  });
+
+  it('on an allowHTTP1 server, counts what force() destroys under the protocol each connection spoke', async () => {
+    const app = testApp();
+    const { graceful, port } = await serveKind(allowHttp1Kind, app.handler, { timeout: 5000, idleLinger: 0 }, cleanup);
+    const http1 = await connectForTest(http1OverTls, port, cleanup);
+    const session = await connectForTest(allowHttp1Kind, port, cleanup);
+    const replies = [http1.request('/hang'), session.request('/hang')];
+    await waitForValue(graceful.state$, (s) => s.active === 2, 2000, 'both requests in flight');
+
+    graceful.shutdown();
+    await waitForValue(graceful.state$, (s) => s.phase === 'draining' && !s.accepting, 2000, 'the drain begun');
+    graceful.force();
+    const result = await withDeadline(graceful.wait(), 3000, 'the forced end');
+    await Promise.all(replies);
+
+    expect(result).to.include({ killed: 2, forced: true, closedIdle: 0, drained: 0 });
+    expect(result.byProtocol).to.deep.equal({
+      http1: { closedIdle: 0, drained: 0, killed: 1 },
+      http2: { closedIdle: 0, drained: 0, killed: 1 },
+    });
+    expect(result).not.to.have.any.keys('lastIdleCloseMs', 'lastDrainedCloseMs', 'lastGracefulCloseMs');
+  });
+
+  it('on h2c, counts a session under http2 although its connection was reported new before the session existed', async () => {
+    const app = testApp();
+    const { graceful, port } = await serveKind(h2cKind, app.handler, { timeout: 5000, idleLinger: 0 }, cleanup);
+    const events = record(graceful.connections$, cleanup);
+    const session = await connectForTest(h2cKind, port, cleanup);
+    const held = session.request('/held');
+    await waitForValue(graceful.state$, (s) => s.active === 1, 2000, 'the stream in flight');
+    graceful.shutdown();
+    app.release();
+    expect(await held).to.deep.equal(answered('/held', true));
+    const result = await withDeadline(graceful.wait(), 3000, 'the drain');
+    expect(result.byProtocol).to.deep.equal({
+      http1: { closedIdle: 0, drained: 0, killed: 0 },
+      http2: { closedIdle: 0, drained: 1, killed: 0 },
+    });
+    expect(closedProtocols(events)).to.deep.equal(['http2']);
+  });
+
+  it('on an http server, names http1 on the closed event alone, and leaves byProtocol out of the result', async () => {
+    const app = testApp();
+    const { graceful, port } = await serveKind(httpKind, app.handler, { timeout: 5000, idleLinger: 0 }, cleanup);
+    const events = record(graceful.connections$, cleanup);
+    const client = await connectForTest(httpKind, port, cleanup);
+    expect(await client.request('/warm-up')).to.deep.equal(answered('/warm-up', false));
+    graceful.shutdown();
+    const result = await withDeadline(graceful.wait(), 3000, 'the drain');
+    expect(result).to.include({ closedIdle: 1 });
+    expect(result).not.to.have.property('byProtocol');
+    // Only `closed` names it: a request's changes carry nothing more than before.
+    expect(events.map((e) => [e.state, e.protocol])).to.deep.equal([
+      ['new', undefined],
+      ['active', undefined],
+      ['idle', undefined],
+      ['closed', 'http1'],
+    ]);
+  });
+});
