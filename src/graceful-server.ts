@@ -2,7 +2,7 @@ import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import type * as https from 'node:https';
 import { AddressInfo, ListenOptions, Server as NetServer, Socket } from 'node:net';
-import { filter, firstValueFrom, isObservable, Observable, SchedulerLike, Subject, Subscription } from 'rxjs';
+import { filter, firstValueFrom, Observable, SchedulerLike, Subject, Subscription } from 'rxjs';
 import { Lifecycle, ShutdownResult } from './core/lifecycle';
 import type { ConnState, Phase, ServerState } from './core/state';
 import { describeValue, NotReadyError } from './errors';
@@ -10,7 +10,8 @@ import { ConnectionEvent, HttpAdapter, isHttpServer } from './node/http-adapter'
 import { interceptClose } from './node/intercept';
 import { unrefScheduler } from './node/unref-scheduler';
 import { OptionReader } from './options';
-import { shutdownOn, ShutdownSubject, ShutdownTarget } from './shutdown-on';
+import { readShutdownOptions, waitForShutdown, watchTrigger } from './server-cycle';
+import { ShutdownSubject, ShutdownTarget } from './shutdown-on';
 import { warmUpShutdownPath } from './warm-up';
 
 /** Any server `GracefulServer` wraps. */
@@ -67,9 +68,8 @@ const wrappedServers = new WeakSet<WrappableServer>();
 /** Each instance's lifecycle, for the functions of this module that are not its methods (`expireShutdown`). */
 const lifecycles = new WeakMap<GracefulServer, Lifecycle>();
 
-/** Default of `GracefulOptions.idleLinger`, in ms. */
-export const DEFAULT_IDLE_LINGER = 1000;
-const MAX_IDLE_LINGER = 1000;
+// The default of `GracefulOptions.idleLinger` (ms), shared with rx-graceful/testing's VirtualServer.
+export { DEFAULT_IDLE_LINGER } from './server-cycle';
 
 /**
  * A Node HTTP server that shuts down gracefully, with its connections and states as Observables.
@@ -136,14 +136,10 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> impleme
       );
     }
     const read = new OptionReader('new GracefulServer(server, options)', options, Object.keys(optionNames));
-    const timeout = read.duration('timeout', 0);
-    const drainDelay = read.duration('drainDelay', 0);
-    const idleLinger = read.duration('idleLinger', DEFAULT_IDLE_LINGER, MAX_IDLE_LINGER);
-    const cancelAhead = read.duration('cancelAhead', 0);
-    const scheduler = read.scheduler('scheduler', unrefScheduler);
+    const shutdownOptions = readShutdownOptions(read, unrefScheduler);
+    const { scheduler } = shutdownOptions;
     const onConnState = read.callback('onConnState') as GracefulOptions['onConnState'];
     this.syncShutdown = read.flag('syncShutdown');
-    const waitForHijacked = read.flag('waitForHijacked');
 
     wrappedServers.add(server);
     this.server = server;
@@ -153,7 +149,7 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> impleme
       if (!this.listening && this.lifecycle.phase === 'stopped') this.lifecycle.serving(server.address() ?? undefined);
     });
     this.adapter = adapter;
-    this.lifecycle = new Lifecycle(adapter, { timeout, drainDelay, idleLinger, waitForHijacked, cancelAhead, scheduler });
+    this.lifecycle = new Lifecycle(adapter, shutdownOptions);
     lifecycles.set(this, this.lifecycle);
     this.connections$ = adapter.changes$;
     this.state$ = this.lifecycle.state$;
@@ -275,10 +271,7 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> impleme
    * last one's; while serving (or before any shutdown), with the next one's.
    */
   wait(): Promise<ShutdownResult> {
-    const last = this.lifecycle.lastResult;
-    if (this.lifecycle.phase === 'stopped' && last !== undefined) return Promise.resolve(last);
-    // eslint-disable-next-line rxjs-x/no-ignored-default-value -- done$ never completes (the lifecycle never completes its Subject): there is no empty case to default
-    return firstValueFrom(this.done$);
+    return waitForShutdown(this.lifecycle);
   }
 
   /**
@@ -297,10 +290,7 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> impleme
    * await graceful.serve(3000);
    */
   shutdownOn(trigger$: Observable<unknown>): Subscription {
-    if (!isObservable(trigger$)) {
-      throw new TypeError(`rx-graceful: shutdownOn(trigger$) expects an Observable, got ${describeValue(trigger$)}`);
-    }
-    return shutdownOn(this, trigger$);
+    return watchTrigger(this, trigger$);
   }
 
   /**
