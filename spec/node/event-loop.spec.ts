@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
+import { acceptQueueLength } from '../../src/node/accept-queue';
 import { afterAcceptQueue, afterPoll, holdEventLoop } from '../../src/node/event-loop';
+import { listenFd } from '../../src/node/node-internals';
 import { afterEachTest } from '../support/servers';
 import { blockEventLoop, loopback, portOf, withDeadline } from '../support/sockets';
 
@@ -12,6 +15,26 @@ function atWork<T>(check: () => T): Promise<T> {
       resolve(check());
     });
   });
+}
+
+/**
+ * Simulates one new accepted connection in each of the next `turns` turns of the loop (from the
+ * next check phase on) and has `afterAcceptQueue` (with `options`) wait for the accept queue;
+ * resolves with how many were accepted when it ran its work.
+ */
+function acceptEveryTurn(turns: number, options: Parameters<typeof afterAcceptQueue>[2]): Promise<number> {
+  let accepted = 0;
+  const bump = (): void => {
+    if (++accepted < turns) setImmediate(bump);
+  };
+  setImmediate(bump);
+  return new Promise((resolve) =>
+    afterAcceptQueue(
+      () => accepted,
+      () => resolve(accepted),
+      options,
+    ),
+  );
 }
 
 describe('the event loop as the adapter uses it', () => {
@@ -93,29 +116,58 @@ describe('the event loop as the adapter uses it', () => {
   });
 
   it('afterAcceptQueue stops waiting after maxTurns turns that each accepted a connection', async () => {
-    let count = 0;
-    let turns = 0;
-    const ran = await withDeadline(
-      new Promise<number>((resolve) => {
-        // A new "accept" every turn, as a stream of newcomers would give.
-        const bump = (): void => {
-          count++;
-          turns++;
-          if (turns < 100) setImmediate(bump);
-        };
-        setImmediate(bump);
-        afterAcceptQueue(
-          () => count,
-          () => {
-            resolve(turns);
-          },
-          3,
-        );
-      }),
-      2000,
-      'afterAcceptQueue to give up',
-    );
+    // A new "accept" every turn, as a stream of newcomers would give.
+    const ran = await withDeadline(acceptEveryTurn(100, { maxTurns: 3 }), 2000, 'afterAcceptQueue to give up');
     expect(ran).to.be.within(3, 10);
+  });
+
+  /** Has another process open `count` connections to `port` while this one's loop is blocked: they wait in the accept queue. */
+  function queueConnections(port: number, count: number): void {
+    const client = `const net = require('node:net'); let open = 0;
+      for (let i = 0; i < ${count}; i++) net.connect(${port}, '127.0.0.1', () => ++open === ${count} && process.exit(0));
+      setTimeout(() => process.exit(1), 5000);`;
+    const { status } = spawnSync(process.execPath, ['-e', client], { timeout: 10_000 });
+    expect(status, 'the client process connecting').to.equal(0);
+  }
+
+  it('acceptQueueLength reads how many connections the kernel holds for the listener, then 0 once they are accepted', async function () {
+    if (process.platform !== 'linux') this.skip(); // /proc/net/tcp is Linux's
+    const { server, port, accepted } = await tcpServer();
+    const fd = listenFd(server);
+    expect(fd).to.be.a('number');
+    expect(acceptQueueLength(fd as number)).to.equal(0);
+    queueConnections(port, 3);
+    expect(acceptQueueLength(fd as number)).to.equal(3);
+    await withDeadline(
+      new Promise<void>((resolve) => afterAcceptQueue(() => accepted.length, resolve, { queued: 3 })),
+      2000,
+      'the three queued connections accepted',
+    );
+    expect(accepted.length).to.equal(3);
+    expect(acceptQueueLength(fd as number)).to.equal(0);
+  });
+
+  it('acceptQueueLength is undefined for a descriptor that is no listening TCP socket', () => {
+    expect(acceptQueueLength(0)).to.equal(undefined);
+    expect(acceptQueueLength(-1)).to.equal(undefined);
+  });
+
+  it('afterAcceptQueue with the queue length runs its work once those are accepted, though newcomers keep every turn busy', async () => {
+    // A new accept every turn, as clients that reconnect at once after Connection: close give.
+    const ran = await withDeadline(acceptEveryTurn(200, { queued: 3 }), 2000, 'afterAcceptQueue to run its work');
+    expect(ran).to.be.within(3, 6);
+  });
+
+  it('afterAcceptQueue runs its work in the same turn, with no poll phase to wait for, when the accept queue is known to be empty', async () => {
+    let ran = false;
+    afterAcceptQueue(
+      () => 0,
+      () => (ran = true),
+      { queued: 0 },
+    );
+    expect(ran, 'ran in the call').to.equal(false);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ran, 'ran by the check phase of this turn').to.equal(true);
   });
 
   it('afterPoll runs nothing once cancelled', async () => {

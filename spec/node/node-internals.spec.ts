@@ -1,11 +1,13 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { fstatSync } from 'node:fs';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { acceptQueueLength } from '../../src/node/accept-queue';
 import { interceptEmit } from '../../src/node/intercept';
 import {
   addressPair,
@@ -13,6 +15,8 @@ import {
   disableKeepAlive,
   isHttp2Request,
   isHttp2Server,
+  listenFd,
+  shrinkBacklog,
   restoreKeepAlive,
   sessionSocket,
   socketOfClosedResponse,
@@ -213,6 +217,42 @@ describe('the Node internals the adapter relies on (Node 20)', function () {
       await until(() => onRaw.length > 0, 2000, 'the close of the socket under the session');
       expect(onRaw).to.deep.equal([true]);
     });
+  });
+
+  it('listenFd gives the descriptor of the socket a server listens on, and undefined before listen and after close', async () => {
+    const server = net.createServer();
+    expect(listenFd(server)).to.equal(undefined);
+    server.listen(loopback);
+    await withDeadline(once(server, 'listening'), 2000, 'the server listening');
+    const fd = listenFd(server);
+    expect(fd).to.be.a('number').and.above(2);
+    expect(fstatSync(fd as number).isSocket()).to.equal(true);
+    server.close();
+    expect(listenFd(server)).to.equal(undefined);
+  });
+
+  it('shrinkBacklog makes the kernel complete no new connection while one waits in the accept queue', async function () {
+    if (process.platform !== 'linux') this.skip(); // the queue is read from /proc/net/tcp
+    const server = net.createServer((socket) => socket.destroy());
+    server.listen(loopback);
+    await withDeadline(once(server, 'listening'), 2000, 'the server listening');
+    const port = portOf(server.address() ?? '');
+    const fd = listenFd(server) as number;
+    // Another process connects while this one's loop is blocked (spawnSync): nothing is accepted meanwhile.
+    const connected = (count: number, waitMs: number): string => {
+      const client = `const net = require('node:net'); let open = 0;
+        for (let i = 0; i < ${count}; i++) net.connect(${port}, '127.0.0.1', () => open++).on('error', () => undefined);
+        setTimeout(() => { console.log(open); process.exit(0); }, ${waitMs});`;
+      return spawnSync(process.execPath, ['-e', client], { encoding: 'utf8', timeout: 10_000 }).stdout.trim();
+    };
+    try {
+      expect(connected(1, 200), 'connections completed before').to.equal('1');
+      expect(shrinkBacklog(server)).to.equal(true);
+      expect(connected(3, 300), 'connections completed after shrinkBacklog').to.equal('0');
+      expect(acceptQueueLength(fd)).to.equal(1);
+    } finally {
+      server.close();
+    }
   });
 
   it('isHttp2Server is true for both kinds of HTTP/2 server, and false for http, https, net and tls servers', () => {

@@ -20,22 +20,33 @@ export function afterPoll(work: () => void): () => void {
 
 /**
  * Runs `work` once the loop has accepted every connection the kernel had completed before this
- * call: after a poll phase that began after the call, then after each further poll phase for as
- * long as the previous one accepted a connection (`accepted()` counts them). libuv accepts one
- * connection per poll phase since 1.45 (libuv/libuv#3696), so three queued connections take three
- * turns. A stream of newcomers could keep every turn busy: after `maxTurns` turns `work` runs
- * anyway. Returns a function that cancels it.
+ * call. libuv accepts one connection per poll phase since 1.45 (libuv/libuv#3696), so three queued
+ * connections take three turns; `accepted()` counts the accepts. With `queued`, the length of the
+ * accept queue at the call (accept-queue.ts), `work` runs once that many more have been accepted
+ * (in the check phase of this turn for 0): clients that keep reconnecting, as a client told `Connection: close` does, then
+ * cannot hold the listener open. Without it, `work` runs after the first poll phase that accepted
+ * none, and after `maxTurns` turns that each accepted one. Returns a function that cancels it.
  *
  * @example
- * const cancel = afterAcceptQueue(() => accepts, () => server.close());
+ * const cancel = afterAcceptQueue(() => accepts, () => server.close(), { queued: acceptQueueLength(fd) });
  */
-export function afterAcceptQueue(accepted: () => number, work: () => void, maxTurns = 1024): () => void {
-  let seen = accepted();
+export function afterAcceptQueue(
+  accepted: () => number,
+  work: () => void,
+  { queued, maxTurns = 1024 }: { readonly queued?: number | undefined; readonly maxTurns?: number } = {},
+): () => void {
+  const start = accepted();
+  if (queued === 0) {
+    const immediate = setImmediate(work); // nothing to accept: one turn, so that the caller's step ends first
+    return () => clearImmediate(immediate);
+  }
+  let seen = start;
   let turns = 0;
   let next: NodeJS.Immediate | undefined;
   const check = (): void => {
     const now = accepted();
-    if (now === seen || ++turns > maxTurns) {
+    const emptied = queued !== undefined && now - start >= queued;
+    if (emptied || now === seen || ++turns > maxTurns) {
       work();
       return;
     }

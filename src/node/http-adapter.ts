@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { Server as HttpServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
@@ -8,12 +9,13 @@ import type { Observable, SchedulerLike } from 'rxjs';
 import type { CancelReason, TrackedConnection } from '../core/drain';
 import type { LifecycleHost } from '../core/lifecycle';
 import type { ConnState, Protocol } from '../core/state';
+import { acceptQueueLength } from './accept-queue';
 import { ConnectionEvent, ConnectionRegistry, Http1Connection } from './connection-registry';
 import { afterAcceptQueue, afterPoll, holdEventLoop } from './event-loop';
 import { Http1Connections } from './http1';
 import { Http2Sessions } from './http2-sessions';
 import { Delivery, EmitInterceptor, interceptEmit } from './intercept';
-import { isHttp2Request, isHttp2Server, stopListening } from './node-internals';
+import { isHttp2Request, isHttp2Server, listenFd, shrinkBacklog, stopListening } from './node-internals';
 import { RequestSignals, SignalRequest } from './request-signals';
 import { TlsHandoff } from './tls-handoff';
 
@@ -141,6 +143,10 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
    * and those clients may already have sent their request.
    */
   stopAccepting(closed: () => void): void {
+    // The kernel stops admitting newcomers; what it already queued is counted next. A node:cluster
+    // worker's listen socket, if it has one of its own, is shared with its siblings: left as it is.
+    if (!cluster.isWorker) shrinkBacklog(this.server);
+    const fd = listenFd(this.server);
     this.cancelListenerClose = afterAcceptQueue(
       () => this.accepted,
       () => {
@@ -148,6 +154,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
         stopListening(this.server);
         closed();
       },
+      { queued: fd === undefined ? undefined : acceptQueueLength(fd) },
     );
   }
 
