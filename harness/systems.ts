@@ -85,18 +85,19 @@ const peers: Record<string, (server: http.Server, timeoutMs: number) => Promise<
 };
 
 /** Every system, bare Node first: the others' ratios are to it. */
-export const systemIds = [...Object.keys(peers), 'rx-graceful', 'rx-graceful-state'];
+export const systemIds = [...Object.keys(peers), 'rx-graceful', 'rx-graceful-state', 'rx-graceful-prometheus'];
 
 /**
- * rx-graceful as a user would run it. `observeState` (rx-graceful-state) attaches a `state$`
- * subscriber that keeps the newest state, as a metrics exporter does for its next scrape; the
- * figures then include what observing costs.
+ * rx-graceful as a user would run it. `observe`: `state` (rx-graceful-state) attaches a `state$`
+ * subscriber that keeps the newest state, as a hand-written exporter does for its next scrape;
+ * `prometheus` binds rx-graceful/prometheus to prom-client's default registry. The figures then include
+ * what observing costs.
  */
 async function startRxGraceful(
   server: WrappableServer,
   timeoutMs: number,
   options: object,
-  observeState: boolean,
+  observe: string,
 ): Promise<RunningSystem> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded here, so that the peers' server processes never load src/
   const { GracefulServer } = require('../src') as typeof import('../src');
@@ -104,13 +105,18 @@ async function startRxGraceful(
   // it (bench's `--rx-*`); the library validates them.
   const graceful = new GracefulServer(server, { ...options, timeout: timeoutMs });
   let latest: ServerState | undefined;
-  const observing = observeState ? graceful.state$.subscribe({ next: (state) => (latest = state), error: reportFatal }) : null;
+  const observing =
+    observe === 'state' ? graceful.state$.subscribe({ next: (state) => (latest = state), error: reportFatal }) : null;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- as above; prom-client's default registry, as a service's /metrics
+  const prometheus = observe === 'prometheus' ? (require('../src/prometheus') as typeof import('../src/prometheus')) : null;
+  const metrics = prometheus?.bindPrometheus(graceful) ?? null;
   const address = await graceful.listen({ port: 0, host: '127.0.0.1' });
   if (typeof address === 'string') throw new Error(`expected a TCP address, got ${address}`);
   const shutdown = async (): Promise<ShutdownReport> => {
     graceful.shutdown();
     const result = await graceful.wait();
     observing?.unsubscribe();
+    metrics?.unbind();
     return { killed: result.killed, graceful: null, result };
   };
   return { port: address.port, state: () => latest, readinessProbe: graceful.readinessProbe, shutdown };
@@ -123,8 +129,8 @@ export function startSystem(
   timeoutMs: number,
   options: object = {},
 ): Promise<RunningSystem> {
-  if (id === 'rx-graceful' || id === 'rx-graceful-state')
-    return startRxGraceful(server, timeoutMs, options, id.endsWith('state'));
+  if (id.startsWith('rx-graceful') && systemIds.includes(id))
+    return startRxGraceful(server, timeoutMs, options, id.slice('rx-graceful-'.length));
   const peer = peers[id];
   if (peer === undefined) throw new Error(`unknown system '${id}'; known: ${systemIds.join(', ')}`);
   if (!(server instanceof http.Server)) throw new Error(`${id} wraps an http.Server only`);

@@ -93,6 +93,21 @@ console.log(JSON.stringify({
 }));
 `;
 
+// The optional integrations, from a project that installed neither prom-client nor @opentelemetry/api.
+const optionalConsumer = `const absent = (name) => { try { require.resolve(name); return false; } catch { return true; } };
+const failure = (subpath) => { try { require(subpath); return null; } catch (error) { return error.code + ': ' + error.message.split('\\n')[0]; } };
+const root = require('rx-graceful');
+const loadedByRoot = Object.keys(require.cache).filter((file) => /prom-client|opentelemetry/.test(file));
+console.log(JSON.stringify({
+  peersAbsent: absent('prom-client') && absent('@opentelemetry/api'),
+  root: typeof root.GracefulServer,
+  loadedByRoot,
+  testing: typeof require('rx-graceful/testing').VirtualServer,
+  prometheus: failure('rx-graceful/prometheus'),
+  opentelemetry: failure('rx-graceful/opentelemetry'),
+}));
+`;
+
 const esmConsumer = `import { createRequire } from 'node:module';
 import { GracefulServer, NotReadyError, fromSignals } from 'rx-graceful';
 import * as namespace from 'rx-graceful';
@@ -162,6 +177,7 @@ describe('the npm package', function () {
 
     await writeFile(path.join(consumer, 'consumer.cjs'), cjsConsumer);
     await writeFile(path.join(consumer, 'consumer.mjs'), esmConsumer);
+    await writeFile(path.join(consumer, 'optional.cjs'), optionalConsumer);
     await writeFile(path.join(consumer, 'consumer.cts'), typedConsumer);
     await writeFile(path.join(consumer, 'consumer.mts'), typedConsumer);
     // It takes seconds: it runs while the specs before its own do. A failure (a type error in either
@@ -189,6 +205,18 @@ describe('the npm package', function () {
     }
     expect(existsSync(path.join(installed, 'src')), 'src/ in the installed package').to.equal(false);
     expect(existsSync(path.join(installed, 'spec')), 'spec/ in the installed package').to.equal(false);
+  });
+
+  it('loads its root and rx-graceful/testing with neither prom-client nor @opentelemetry/api installed; the metrics subpaths name what they need', async function () {
+    const output = JSON.parse(await exec(process.execPath, ['optional.cjs'], consumer)) as Record<string, unknown>;
+    expect(output).to.deep.equal({
+      peersAbsent: true,
+      root: 'function',
+      loadedByRoot: [],
+      testing: 'function',
+      prometheus: "MODULE_NOT_FOUND: Cannot find module 'prom-client'",
+      opentelemetry: "MODULE_NOT_FOUND: Cannot find module '@opentelemetry/api'",
+    });
   });
 
   it('can be required from CommonJS as rx-graceful', async function () {

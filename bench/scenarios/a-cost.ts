@@ -8,7 +8,7 @@ const connections = 50;
 const windowMs = 500;
 const maxMarks = 100;
 /** The targets: CPU per request at most this many times bare's. */
-const limits = { 'rx-graceful': 1.02, 'rx-graceful-state': 1.05 };
+const limits = { 'rx-graceful': 1.02, 'rx-graceful-state': 1.05, 'rx-graceful-prometheus': 1.05 };
 
 type Mark = ServerCalls['mark']['result'];
 

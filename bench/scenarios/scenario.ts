@@ -17,8 +17,8 @@ export interface ScenarioReport {
   targets: TargetCheck[];
 }
 
-/** rx-graceful's two systems, whose figures the targets judge. */
-export const rxSystems = ['rx-graceful', 'rx-graceful-state'] as const;
+/** rx-graceful's systems, whose figures the targets judge. */
+export const rxSystems = ['rx-graceful', 'rx-graceful-state', 'rx-graceful-prometheus'] as const;
 
 /** One column of a table: its header, its cell per system, and under `key` the same figure in each system's JSON line. */
 export type Column = { header: string; key: string; cell: (system: string) => string; json: (system: string) => unknown };
