@@ -85,7 +85,7 @@ export interface VirtualConnectionEvent {
  * a connection after it has closed are ignored (a client writing to a closed socket; `new` brings
  * the id back as a new connection). The real listener closes only after the connections the kernel
  * had queued, and idle connections are closed only once their bytes have been read: here the
- * listener closes, then idle connections are closed, at the end of the frame in which the drain
+ * listener closes, and idle connections are closed, at the end of the frame in which the drain
  * decides it, after the connection events already due in that frame. A connection that comes in
  * that frame is accepted; from the next frame on, one that comes is refused, and leaves no trace.
  *
@@ -324,14 +324,10 @@ class VirtualHost implements LifecycleHost {
   }
 
   closeIdle(ids: readonly number[], refused: (ids: readonly number[]) => void): void {
-    // The real adapter closes an empty listener in the turn it decides, and idle connections after
-    // a poll phase (a turn later): here, after the listener's close in the same frame.
-    this.atEndOfFrame(() =>
-      this.atEndOfFrame(() => {
-        const busy = this.closeIdleNow(ids);
-        if (busy.length > 0) refused(busy);
-      }),
-    );
+    this.atEndOfFrame(() => {
+      const busy = this.closeIdleNow(ids);
+      if (busy.length > 0) refused(busy);
+    });
   }
 
   closeIdleNow(ids: readonly number[]): readonly number[] {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fstatSync } from 'node:fs';
 import * as http from 'node:http';
@@ -7,7 +7,6 @@ import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { acceptQueueLength } from '../../src/node/accept-queue';
 import { interceptEmit } from '../../src/node/intercept';
 import {
   addressPair,
@@ -16,7 +15,6 @@ import {
   isHttp2Request,
   isHttp2Server,
   listenFd,
-  shrinkBacklog,
   restoreKeepAlive,
   sessionSocket,
   socketOfClosedResponse,
@@ -229,30 +227,6 @@ describe('the Node internals the adapter relies on (Node 20)', function () {
     expect(fstatSync(fd as number).isSocket()).to.equal(true);
     server.close();
     expect(listenFd(server)).to.equal(undefined);
-  });
-
-  it('shrinkBacklog makes the kernel complete no new connection while one waits in the accept queue', async function () {
-    if (process.platform !== 'linux') this.skip(); // the queue is read from /proc/net/tcp
-    const server = net.createServer((socket) => socket.destroy());
-    server.listen(loopback);
-    await withDeadline(once(server, 'listening'), 2000, 'the server listening');
-    const port = portOf(server.address() ?? '');
-    const fd = listenFd(server) as number;
-    // Another process connects while this one's loop is blocked (spawnSync): nothing is accepted meanwhile.
-    const connected = (count: number, waitMs: number): string => {
-      const client = `const net = require('node:net'); let open = 0;
-        for (let i = 0; i < ${count}; i++) net.connect(${port}, '127.0.0.1', () => open++).on('error', () => undefined);
-        setTimeout(() => { console.log(open); process.exit(0); }, ${waitMs});`;
-      return spawnSync(process.execPath, ['-e', client], { encoding: 'utf8', timeout: 10_000 }).stdout.trim();
-    };
-    try {
-      expect(connected(1, 200), 'connections completed before').to.equal('1');
-      expect(shrinkBacklog(server)).to.equal(true);
-      expect(connected(3, 300), 'connections completed after shrinkBacklog').to.equal('0');
-      expect(acceptQueueLength(fd)).to.equal(1);
-    } finally {
-      server.close();
-    }
   });
 
   it('isHttp2Server is true for both kinds of HTTP/2 server, and false for http, https, net and tls servers', () => {

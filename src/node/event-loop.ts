@@ -20,12 +20,14 @@ export function afterPoll(work: () => void): () => void {
 
 /**
  * Runs `work` once the loop has accepted every connection the kernel had completed before this
- * call. libuv accepts one connection per poll phase since 1.45 (libuv/libuv#3696), so three queued
- * connections take three turns; `accepted()` counts the accepts. With `queued`, the length of the
- * accept queue at the call (accept-queue.ts), `work` runs once that many more have been accepted
- * (in the check phase of this turn for 0): clients that keep reconnecting, as a client told `Connection: close` does, then
- * cannot hold the listener open. Without it, `work` runs after the first poll phase that accepted
- * none, and after `maxTurns` turns that each accepted one. Returns a function that cancels it.
+ * call, and the newcomers that follow them while they keep coming, within a bound. libuv accepts
+ * one connection per poll phase since 1.45 (libuv/libuv#3696), so three queued connections take
+ * three turns; `accepted()` counts the accepts. `work` runs after the first poll phase that
+ * accepted none, or after `maxTurns` turns that each accepted one. Serving the newcomers that keep
+ * coming (a pooled client such as Node's `fetch` replaces each connection told `Connection: close`)
+ * is what keeps them from being reset when the listener closes. With `queued`, the length of the
+ * accept queue at the call (accept-queue.ts), `work` never runs before that many have been
+ * accepted, whatever `maxTurns` says. Returns a function that cancels it.
  *
  * @example
  * const cancel = afterAcceptQueue(() => accepts, () => server.close(), { queued: acceptQueueLength(fd) });
@@ -33,20 +35,16 @@ export function afterPoll(work: () => void): () => void {
 export function afterAcceptQueue(
   accepted: () => number,
   work: () => void,
-  { queued, maxTurns = 1024 }: { readonly queued?: number | undefined; readonly maxTurns?: number } = {},
+  { queued = 0, maxTurns = 1024 }: { readonly queued?: number | undefined; readonly maxTurns?: number } = {},
 ): () => void {
   const start = accepted();
-  if (queued === 0) {
-    const immediate = setImmediate(work); // nothing to accept: one turn, so that the caller's step ends first
-    return () => clearImmediate(immediate);
-  }
   let seen = start;
   let turns = 0;
   let next: NodeJS.Immediate | undefined;
   const check = (): void => {
     const now = accepted();
-    const emptied = queued !== undefined && now - start >= queued;
-    if (emptied || now === seen || ++turns > maxTurns) {
+    const queueServed = now - start >= queued;
+    if (queueServed && (now === seen || ++turns > maxTurns)) {
       work();
       return;
     }

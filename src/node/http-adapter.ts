@@ -1,4 +1,3 @@
-import cluster from 'node:cluster';
 import { Server as HttpServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
@@ -15,7 +14,7 @@ import { afterAcceptQueue, afterPoll, holdEventLoop } from './event-loop';
 import { Http1Connections } from './http1';
 import { Http2Sessions } from './http2-sessions';
 import { Delivery, EmitInterceptor, interceptEmit } from './intercept';
-import { isHttp2Request, isHttp2Server, listenFd, shrinkBacklog, stopListening } from './node-internals';
+import { isHttp2Request, isHttp2Server, listenFd, stopListening } from './node-internals';
 import { RequestSignals, SignalRequest } from './request-signals';
 import { TlsHandoff } from './tls-handoff';
 
@@ -143,9 +142,6 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
    * and those clients may already have sent their request.
    */
   stopAccepting(closed: () => void): void {
-    // The kernel stops admitting newcomers; what it already queued is counted next. A node:cluster
-    // worker's listen socket, if it has one of its own, is shared with its siblings: left as it is.
-    if (!cluster.isWorker) shrinkBacklog(this.server);
     const fd = listenFd(this.server);
     this.cancelListenerClose = afterAcceptQueue(
       () => this.accepted,

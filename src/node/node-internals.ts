@@ -109,17 +109,3 @@ export function listenFd(server: NetServer): number | undefined {
   const fd = (server as NetServer & { _handle?: { fd?: unknown } | null })._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
-
-/**
- * Makes the kernel admit no new connection to `server`'s accept queue while the connections already
- * in it are accepted: its backlog becomes 0, so a newcomer's SYN is dropped while one is queued
- * (its client retries after about a second, finds the listener closed and gets `ECONNREFUSED`)
- * instead of being completed and then reset when the listener closes. `Server#_handle.listen(n)` is
- * private: it calls `uv_listen`, that is `listen(2)` again on the listening socket, which changes
- * its backlog (Linux; Node 20.20). Returns whether the handle took it.
- */
-export function shrinkBacklog(server: NetServer): boolean {
-  const handle = (server as NetServer & { _handle?: { listen?: unknown } | null })._handle;
-  if (typeof handle?.listen !== 'function') return false;
-  return (handle.listen as (backlog: number) => number).call(handle, 0) === 0;
-}
