@@ -1,18 +1,7 @@
 import { expect } from 'chai';
 import type { GroupShutdownResult, MemberResult } from '../src/group';
+import { result } from './support/fake-host';
 import { ShutdownResult, shutdownReport, shutdownSummary } from '../src';
-
-/** A result that drained with nothing to do, changed by `r`. */
-const result = (r: Partial<ShutdownResult> = {}): ShutdownResult => ({
-  killed: 0,
-  timedOut: false,
-  forced: false,
-  durationMs: 0,
-  closedIdle: 0,
-  drained: 0,
-  hijacked: 0,
-  ...r,
-});
 
 /** A group's result over `members` (index, result), its totals given by `total`. */
 const groupOf = (total: ShutdownResult, ...members: Array<[number, ShutdownResult]>): GroupShutdownResult => ({

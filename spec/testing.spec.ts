@@ -12,7 +12,7 @@ import {
   VirtualServer,
   VirtualServerOptions,
 } from '../src/testing';
-import { countingScheduler } from './support/fake-host';
+import { countingScheduler, result } from './support/fake-host';
 import { closeAfterTest } from './support/server-kinds';
 import { afterEachTest, record } from './support/servers';
 import { loopback, portOf, RawClient, until, withDeadline } from './support/sockets';
@@ -21,17 +21,6 @@ import { loopback, portOf, RawClient, until, withDeadline } from './support/sock
 function outcome({ killed, timedOut, forced, durationMs, closedIdle, drained, hijacked }: ShutdownResult): ShutdownResult {
   return { killed, timedOut, forced, durationMs, closedIdle, drained, hijacked };
 }
-
-const result = (r: Partial<ShutdownResult> = {}): ShutdownResult => ({
-  killed: 0,
-  timedOut: false,
-  forced: false,
-  durationMs: 0,
-  closedIdle: 0,
-  drained: 0,
-  hijacked: 0,
-  ...r,
-});
 
 /** Marble values: `e(1, 'active')`. */
 const e = (id: number, state: VirtualConnectionEvent['state']): VirtualConnectionEvent => ({ id, state });

@@ -1,20 +1,9 @@
 import { expect } from 'chai';
 import { distinctUntilChanged, map, NEVER } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { DrainOptions, Lifecycle, ShutdownResult } from '../../src/core/lifecycle';
+import { DrainOptions, Lifecycle } from '../../src/core/lifecycle';
 import type { ConnectionChange, ServerState } from '../../src/core/state';
-import { change, fakeHost, FakeHost } from '../support/fake-host';
-
-const result = (r: Partial<ShutdownResult> = {}): ShutdownResult => ({
-  killed: 0,
-  timedOut: false,
-  forced: false,
-  durationMs: 0,
-  closedIdle: 0,
-  drained: 0,
-  hijacked: 0,
-  ...r,
-});
+import { change, fakeHost, FakeHost, result } from '../support/fake-host';
 
 describe('Lifecycle', () => {
   let testScheduler: TestScheduler;

@@ -1,6 +1,6 @@
 import { merge, Observable, SchedulerAction, SchedulerLike, Subject, Subscription } from 'rxjs';
 import type { TrackedConnection } from '../../src/core/drain';
-import type { LifecycleHost } from '../../src/core/lifecycle';
+import type { LifecycleHost, ShutdownResult } from '../../src/core/lifecycle';
 import type { ConnectionChange, ConnState, Protocol } from '../../src/core/state';
 
 /** A change as marble values: `change(1, 'closed', 'idle')`. */
@@ -76,4 +76,9 @@ export function countingScheduler(inner: SchedulerLike): { scheduler: SchedulerL
     },
   };
   return { scheduler, pending: () => live.size };
+}
+
+/** A result that drained with nothing to do, changed by `r`. */
+export function result(r: Partial<ShutdownResult> = {}): ShutdownResult {
+  return { killed: 0, timedOut: false, forced: false, durationMs: 0, closedIdle: 0, drained: 0, hijacked: 0, ...r };
 }
