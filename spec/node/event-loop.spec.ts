@@ -160,6 +160,11 @@ describe('the event loop as the adapter uses it', () => {
     expect(ran).to.be.within(5, 6);
   });
 
+  it('afterAcceptQueue gives up waiting for queued connections the loop never reports, after maxTurns and two turns each', async () => {
+    const ran = await withDeadline(acceptEveryTurn(1, { queued: 5, maxTurns: 3 }, 1000), 2000, 'afterAcceptQueue to give up');
+    expect(ran).to.equal(0);
+  });
+
   it('afterPoll runs nothing once cancelled', async () => {
     let ran = false;
     const cancel = afterPoll(() => (ran = true));

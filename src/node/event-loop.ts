@@ -26,8 +26,9 @@ export function afterPoll(work: () => void): () => void {
  * accepted none, or after `maxTurns` turns that each accepted one. Serving the newcomers that keep
  * coming (a pooled client such as Node's `fetch` replaces each connection told `Connection: close`)
  * is what keeps them from being reset when the listener closes. With `queued`, the length of the
- * accept queue at the call (accept-queue.ts), `work` never runs before that many have been
- * accepted, whatever `maxTurns` says. Returns a function that cancels it.
+ * accept queue at the call (accept-queue.ts), `work` does not run before that many have been
+ * accepted, for up to `maxTurns` plus two turns per queued connection. Returns a function that
+ * cancels it.
  *
  * @example
  * const cancel = afterAcceptQueue(() => accepts, () => server.close(), { queued: acceptQueueLength(fd) });
@@ -43,8 +44,10 @@ export function afterAcceptQueue(
   let next: NodeJS.Immediate | undefined;
   const check = (): void => {
     const now = accepted();
-    const queueServed = now - start >= queued;
-    if (queueServed && (now === seen || ++turns > maxTurns)) {
+    turns++;
+    // Two turns per queued connection: an accept libuv never reports (EMFILE) must not spin forever.
+    const queueServed = now - start >= queued || turns > maxTurns + 2 * queued;
+    if (queueServed && (now === seen || turns > maxTurns)) {
       work();
       return;
     }
