@@ -62,7 +62,7 @@ export const fetchScenario: e2e.Scenario = {
   async run(mode, settings) {
     const cuts: number[] = [];
     const label = `fetch · ${mode} (${e2e.busyLoopsFor(mode)} busy loops)`;
-    const trials = e2e.trialsFor(settings, 1, 5);
+    const trials = e2e.trialsFor(settings, 3, 5); // the target is a median: --short takes 3 trials
     const { table, misses } = await e2e.runTrials(label, header, [settings.drainDelay], trials, (n, delay) =>
       trial(n, delay, cuts),
     );
