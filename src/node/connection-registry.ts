@@ -206,20 +206,19 @@ export class ConnectionRegistry {
     if (c.protocol === 'http2') this.records.delete(c.session);
     this.forgotten(c);
     this.ids?.delete(c.id);
-    const previous = c.state;
-    c.state = 'closed';
-    if (this.changes.observed) {
-      this.changes.next({ id: c.id, state: 'closed', previous, socket: c.socket, protocol: c.protocol });
-    }
-    this.onConnState?.(c.socket, 'closed');
+    this.change(c, 'closed');
   }
 
   private sinceEpoch(): number {
     return this.scheduler.now() - this.epoch;
   }
 
+  /** Publishes the change `c` has just made; `closed` names the protocol it spoke (see `forget`). */
   private publish(c: Connection, previous: ConnState | undefined): void {
-    if (this.changes.observed) this.changes.next({ id: c.id, state: c.state, previous, socket: c.socket });
+    if (this.changes.observed) {
+      const event = { id: c.id, state: c.state, previous, socket: c.socket };
+      this.changes.next(c.state === 'closed' ? { ...event, protocol: c.protocol } : event);
+    }
     this.onConnState?.(c.socket, c.state);
   }
 }
