@@ -78,24 +78,24 @@ export function resolveChart(systems: readonly string[], resolve: Series, chart:
 }
 
 /**
- * resolveChart with a row of systems per group (C: per protocol), each group with its own systems
- * and fields beyond `chart.fields`; `chart.last` is not drawn (a faceted chart has one data set).
+ * resolveChart with a panel per group (C: per protocol), one above the other on the same x scale,
+ * each with its own systems and fields beyond `chart.fields`; `chart.last` is drawn in every panel.
  */
 export function groupedResolveChart(
   groups: readonly { name: string; systems: readonly string[]; resolve: Series; fields?: (system: string) => object }[],
   chart: ResolveChart,
 ): TopLevelSpec {
-  const rows = groups.flatMap((group) =>
-    resolveRows(group.systems, group.resolve, chart).map((row) => ({ group: group.name, ...row, ...group.fields?.(row.system) })),
-  );
-  const header = { labelOrient: 'top', labelAngle: 0, labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 11 } as const;
+  const panel = (group: (typeof groups)[number]): Layer => {
+    const rows = resolveRows(group.systems, group.resolve, chart).map((row) => ({ ...row, ...group.fields?.(row.system) }));
+    const title = { text: group.name, anchor: 'start', fontSize: 12 } as const;
+    const rowsLayer = { data: { values: rows }, encoding: systemAxis, layer: resolveLayers(chart) };
+    return { title, width: chart.width, height: { step: 22 }, layer: [rowsLayer, ...(chart.last ?? [])] };
+  };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: chart.title, subtitle: chart.subtitle },
-    data: { values: rows },
-    facet: { row: { field: 'group', type: 'nominal', sort: groups.map((group) => group.name), title: null, header } },
-    spec: { width: chart.width, height: { step: 20 }, encoding: systemAxis, layer: resolveLayers(chart) },
-    resolve: { scale: { y: 'independent' } },
+    vconcat: groups.map(panel),
+    resolve: { scale: { x: 'shared' } },
     config: chartConfig,
   };
 }
