@@ -42,30 +42,60 @@ export interface ResolveChart {
   readonly last?: Layer[];
 }
 
-/** A bar per system at its median time to resolve, a rule over its min–max range, and a label (C's and D's chart). */
-export function resolveChart(systems: readonly string[], resolve: Series, chart: ResolveChart): TopLevelSpec {
-  const rows = systems.flatMap((system) => {
+/** A row per system with a resolve time: its median, min and max, and its fields. */
+function resolveRows(systems: readonly string[], resolve: Series, chart: ResolveChart): ({ system: string } & object)[] {
+  return systems.flatMap((system) => {
     const summary = resolve.summary(system);
     if (summary === null) return [];
     return [{ system, median: summary.median, min: summary.min, max: summary.max, ...chart.fields(system, summary) }];
   });
+}
+
+/** The bar at the median, the rule over the range, `over`, and the label: the layers of one row. */
+function resolveLayers(chart: ResolveChart): Layer[] {
   const x = (field: string): { field: string; type: 'quantitative' } => ({ field, type: 'quantitative' });
   const bar = { mark: { type: 'bar', color: '#4c78a8' }, encoding: { x: { ...x('median'), ...chart.x } } };
   const range = { mark: { type: 'rule', color: '#333' }, encoding: { x: x('min'), x2: { field: 'max' } } };
   const text = { mark: { type: 'text', align: 'left', dx: 4, fontSize: 10 }, encoding: { x: x('max'), text: chart.label } };
+  return [bar, range, ...(chart.over ?? []), text] as Layer[];
+}
+
+const systemAxis = { y: { field: 'system', type: 'nominal', sort: null, title: null } } as const;
+
+/** A bar per system at its median time to resolve, a rule over its min–max range, and a label (C's and D's chart). */
+export function resolveChart(systems: readonly string[], resolve: Series, chart: ResolveChart): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: chart.title, subtitle: chart.subtitle },
     width: chart.width,
     height: { step: 24 },
     layer: [
-      {
-        data: { values: rows },
-        encoding: { y: { field: 'system', type: 'nominal', sort: null, title: null } },
-        layer: [bar, range, ...(chart.over ?? []), text] as Layer[],
-      },
+      { data: { values: resolveRows(systems, resolve, chart) }, encoding: systemAxis, layer: resolveLayers(chart) },
       ...(chart.last ?? []),
     ],
+    config: chartConfig,
+  };
+}
+
+/**
+ * resolveChart with a panel per group (C: per protocol), one above the other on the same x scale,
+ * each with its own systems and fields beyond `chart.fields`; `chart.last` is drawn in every panel.
+ */
+export function groupedResolveChart(
+  groups: readonly { name: string; systems: readonly string[]; resolve: Series; fields?: (system: string) => object }[],
+  chart: ResolveChart,
+): TopLevelSpec {
+  const panel = (group: (typeof groups)[number]): Layer => {
+    const rows = resolveRows(group.systems, group.resolve, chart).map((row) => ({ ...row, ...group.fields?.(row.system) }));
+    const title = { text: group.name, anchor: 'start', fontSize: 12 } as const;
+    const rowsLayer = { data: { values: rows }, encoding: systemAxis, layer: resolveLayers(chart) };
+    return { title, width: chart.width, height: { step: 22 }, layer: [rowsLayer, ...(chart.last ?? [])] };
+  };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: chart.title, subtitle: chart.subtitle },
+    vconcat: groups.map(panel),
+    resolve: { scale: { x: 'shared' } },
     config: chartConfig,
   };
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startLoad, startServer, type LoadChild, type ServerChild } from '../harness/child';
 import { errorMessage } from '../harness/cli';
-import type { ServerConfig } from '../harness/protocol';
+import type { Protocol, ServerConfig } from '../harness/protocol';
 import { summarize, type Summary } from '../harness/markdown';
 import type { Settings } from './settings';
 
@@ -115,9 +115,9 @@ export class Bench {
   }
 
   /** Round r runs the systems forward when r is even, backward when odd, rotated every two rounds. */
-  order(round: number): string[] {
-    const shift = Math.floor(round / 2) % this.systems.length;
-    const rotated = [...this.systems.slice(shift), ...this.systems.slice(0, shift)];
+  order(round: number, systems: readonly string[] = this.systems): string[] {
+    const shift = Math.floor(round / 2) % systems.length;
+    const rotated = [...systems.slice(shift), ...systems.slice(0, shift)];
     return round % 2 === 0 ? rotated : rotated.reverse();
   }
 
@@ -130,28 +130,29 @@ export class Bench {
   }
 
   /**
-   * Runs `trial` for every round and system, interleaved, each with a fresh server process for
-   * `config` (rx-graceful's options: `config.options`, overridden by `--rx-*`), which is killed after
-   * it. Every number (or null) the trial returns is kept as a figure of that system and round, and
+   * Runs `trial` for every round and system (of `systems`, default the run's), interleaved, each
+   * with a fresh server process for `config` (protocol http unless it names one; rx-graceful's
+   * options: `config.options`, overridden by `--rx-*`), which is killed after it. Every number (or null) the trial returns is kept as a figure of that system and round, and
    * the whole return goes to the trial log. A trial that throws is reported on stderr and leaves its
    * figures missing; the run goes on.
    */
   async trials(
     label: string,
-    config: Omit<ServerConfig, 'system' | 'protocol'>,
+    config: Omit<ServerConfig, 'system' | 'protocol'> & { readonly protocol?: Protocol },
     trial: (server: TrialServer, system: string) => Promise<Record<string, unknown>>,
+    systems: readonly string[] = this.systems,
   ): Promise<Figures> {
     const figures = new Figures(this.rounds);
     const placement = { cpu: this.cpus?.server ?? null, output: 'inherit' } as const;
-    const total = this.rounds * this.systems.length;
+    const total = this.rounds * systems.length;
     let k = 0;
     for (let round = 0; round < this.rounds; round++) {
-      for (const system of this.order(round)) {
+      for (const system of this.order(round, systems)) {
         this.progress(`${label} · ${system} · round ${round + 1} of ${this.rounds} · trial ${++k} of ${total}`);
         const options = system.startsWith('rx-graceful') ? { ...config.options, ...this.settings.rxOptions } : {};
         let server: TrialServer | undefined;
         try {
-          server = await startServer({ ...config, system, protocol: 'http', options }, placement);
+          server = await startServer({ protocol: 'http', ...config, system, options }, placement);
           const values = await trial(server, system);
           figures.add(system, round, values);
           this.trialLog.write(`${JSON.stringify({ scenario: label, system, round, ...values })}\n`);

@@ -49,6 +49,7 @@ export function writeResults(
     `- Command: \`${settings.command}\``,
     `- Mode: ${settings.quick ? 'quick' : 'full'}, ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} per scenario, systems interleaved (forward, backward, rotated)`,
     `- Systems: ${settings.systems.join(', ')}`,
+    `- Protocols of C and E: ${settings.protocols.join(', ')} (a peer only over those it claims; the others over http)`,
     `- rx-graceful options: ${rxOptions}`,
     `- Pinned: ${pinned}`,
     `- rx-graceful source (sha-256 of src/**/*.ts): ${run.atStart}${run.atEnd === run.atStart ? '' : changed}`,

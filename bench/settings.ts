@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { parseFlags, wholeNumber } from '../harness/cli';
+import type { Protocol } from '../harness/protocol';
 import { systemIds } from '../harness/systems';
+import { benchProtocols, defaultProtocols } from './scenarios/protocols';
 
 export const scenarioIds = ['A', 'B', 'C', 'D', 'E', 'F'] as const;
 export type ScenarioId = (typeof scenarioIds)[number];
@@ -11,6 +13,8 @@ export interface Settings {
   rounds: number;
   scenarios: ScenarioId[];
   systems: string[];
+  /** What C and E run over (the others over http only). */
+  protocols: Protocol[];
   rxOptions: Record<string, unknown>;
   resultsPath: string;
   pin: boolean;
@@ -24,6 +28,8 @@ export const usage = `Usage: npm run bench -- [options]
   --scenarios=A,C,E       run only these scenarios (A–F)
   --systems=bare,stoppable
                           run only these systems (bare is always added: ratios are to it)
+  --protocols=https,h2    C and E over these too (http, https, h2, h2c; default all four,
+                          quick http,h2; http is always added); a peer only over those it claims
   --rx-<option>=<value>   pass an option to rx-graceful, e.g. --rx-idle-linger=25
                           (kebab-case becomes camelCase; numbers and true/false are parsed)
   --no-pin                do not pin servers to CPU 0 and load processes to CPU 1 (taskset)
@@ -42,8 +48,8 @@ function listOf<T extends string>(flag: string, value: unknown, known: readonly 
 
 export function parseSettings(argv: readonly string[]): Settings | 'help' {
   const names = { help: 'boolean', quick: 'boolean', rounds: 'string', scenarios: 'string', systems: 'string' } as const;
-  const flags = parseFlags(argv, { ...names, results: 'string', 'no-pin': 'boolean' }, true);
-  const { help, quick, rounds, scenarios, systems, results, 'no-pin': noPin, ...rest } = flags;
+  const flags = parseFlags(argv, { ...names, protocols: 'string', results: 'string', 'no-pin': 'boolean' }, true);
+  const { help, quick, rounds, scenarios, systems, protocols, results, 'no-pin': noPin, ...rest } = flags;
   if (help === true) return 'help';
   const rxOptions: Record<string, unknown> = {};
   for (const [flag, value] of Object.entries(rest)) {
@@ -57,6 +63,8 @@ export function parseSettings(argv: readonly string[]): Settings | 'help' {
     rounds: wholeNumber('rounds', rounds, 1, 20) ?? (quick === true ? 1 : 3),
     scenarios: listOf('scenarios', typeof scenarios === 'string' ? scenarios.toUpperCase() : undefined, scenarioIds),
     systems: listOf('systems', systems, systemIds, 'bare,'),
+    protocols:
+      protocols === undefined ? defaultProtocols(quick === true) : listOf('protocols', protocols, benchProtocols, 'http,'),
     rxOptions,
     resultsPath: typeof results === 'string' ? path.resolve(results) : path.join(__dirname, 'RESULTS.md'),
     pin: noPin !== true,

@@ -1,7 +1,8 @@
 /**
- * HTTP/2 clients over TLS: request loops that share one `http2.connect` session per group (several
- * streams in flight on one connection, as browsers and gRPC clients do). A group opens its next
- * session when the current one has received GOAWAY or closed.
+ * HTTP/2 clients, over TLS (h2) or in the clear (h2c): request loops that share one
+ * `http2.connect` session per group (several streams in flight on one connection, as browsers and
+ * gRPC clients do). A group opens its next session when the current one has received GOAWAY or
+ * closed.
  */
 import * as http2 from 'node:http2';
 import type { Outcome, Requester, Verify, WholeResponse } from './loops';
@@ -11,7 +12,7 @@ type SessionResult =
   { kind: 'open'; session: http2.ClientHttp2Session } | { kind: 'refused' } | { kind: 'failed'; reason: string };
 
 /** What became of one stream: its whole response, a failure, or `unsent` (the session took no new stream). */
-type StreamResult = ({ kind: 'response' } & WholeResponse) | { kind: 'failed' | 'unsent'; reason: string };
+export type StreamResult = ({ kind: 'response' } & WholeResponse) | { kind: 'failed' | 'unsent'; reason: string };
 
 /** A loop gives up a request after this many sessions that would not take its stream. */
 const maxUnsent = 1_000;
@@ -30,6 +31,9 @@ export function connectFailure(error: NodeJS.ErrnoException): { kind: 'refused' 
   return { kind: 'failed', reason: `connect: ${error.code ?? error.message}` };
 }
 
+/** Where a group connects: a port of 127.0.0.1; with `ca`, over TLS trusting it (h2), without, in the clear (h2c). */
+export type H2Target = { readonly port: number; readonly ca?: Buffer; readonly connectTimeoutMs: number };
+
 /** One session at a time to 127.0.0.1:`port`, shared by the request loops of a group. */
 export class SessionGroup {
   /** Sessions this group opened. */
@@ -39,7 +43,7 @@ export class SessionGroup {
   private last: SessionResult | undefined;
   private readonly usable = new WeakSet<http2.ClientHttp2Session>();
 
-  constructor(private readonly target: { port: number; ca: Buffer; connectTimeoutMs: number }) {}
+  constructor(private readonly target: H2Target) {}
 
   /**
    * The session to send on: the one being opened (loops that ask meanwhile share it), the open
@@ -66,7 +70,9 @@ export class SessionGroup {
 
   private connect(): Promise<SessionResult> {
     return new Promise((resolve) => {
-      const session = http2.connect(`https://127.0.0.1:${this.target.port}`, { ca: this.target.ca });
+      const { port, ca } = this.target;
+      const session =
+        ca === undefined ? http2.connect(`http://127.0.0.1:${port}`) : http2.connect(`https://127.0.0.1:${port}`, { ca });
       this.opened++;
       // A promise settles once: what comes after the first outcome changes nothing.
       const settle = (result: SessionResult): void => {
@@ -96,7 +102,7 @@ export class SessionGroup {
 }
 
 /** One request for `id` on `session`: its whole response, or how it failed; `timeoutMs` bounds the wait. */
-function requestOnSession(session: http2.ClientHttp2Session, id: string, timeoutMs: number): Promise<StreamResult> {
+export function requestOnSession(session: http2.ClientHttp2Session, id: string, timeoutMs: number): Promise<StreamResult> {
   return new Promise((resolve) => {
     let stream: http2.ClientHttp2Stream;
     try {

@@ -11,9 +11,13 @@ import { openHttp1, type Http1Connection } from './http1-client';
 import { startLoops } from './loops';
 import { answerCalls, sendToParent } from './parent';
 import type { CallsOf } from './child';
-import type { LoopsArgs } from './protocol';
+import { openInFlight } from './inflight';
+import type { LoopsArgs, Protocol } from './protocol';
 
 const connectTimeoutMs = 5_000;
+
+/** Bench C's and D's requests in flight: over `protocol`, default http. */
+type InflightArgs = { port: number; count: number; settleMs: number; protocol?: Protocol };
 
 /** Connections opened by `idle`, held until `release`. */
 let held: Http1Connection[] = [];
@@ -69,27 +73,23 @@ const answerers = {
   },
 
   /**
-   * `count` connections, one request each; then waits (at most `settleMs` in all) for the server to
-   * close each, as a keep-alive client does. Whole: status 200 and the whole body.
+   * `count` connections (HTTP/2: sessions), all opened first, then one request each; then waits (at
+   * most `settleMs` in all) for the server to close each, as a keep-alive client does
+   * (harness/inflight.ts). Whole: status 200 and the whole body; with close: `Connection: close`
+   * (HTTP/1) or GOAWAY (HTTP/2).
    */
-  async inflight({ port, count, settleMs }: { port: number; count: number; settleMs: number }) {
-    const deadline = performance.now() + settleMs;
+  async inflight({ port, count, settleMs, protocol = 'http' }: InflightArgs) {
     const result = { whole: 0, withClose: 0, failed: 0 };
-    await forEachBounded(count, count, async (index) => {
-      const opened = await openHttp1({ port }, connectTimeoutMs);
-      if (opened.kind !== 'open') {
-        result.failed++;
-        return;
-      }
-      const outcome = await opened.connection.request(`inflight-${index}`, deadline - performance.now());
-      if (outcome.kind === 'response' && outcome.status === 200) {
+    const opened = await Promise.all(Array.from({ length: count }, () => openInFlight(protocol, port, connectTimeoutMs)));
+    const deadline = performance.now() + settleMs;
+    const sent = opened.map(async (connection, index) => connection?.requestUntilClosed(`inflight-${index}`, deadline));
+    for (const outcome of await Promise.all(sent)) {
+      if (outcome?.whole !== true) result.failed++;
+      else {
         result.whole++;
-        if (outcome.closeAfter) result.withClose++;
-      } else result.failed++;
-      // Keep the connection as a keep-alive client would, until the server closes it.
-      await opened.connection.whenClosed(deadline - performance.now());
-      opened.connection.destroy('done');
-    });
+        if (outcome.closeAnnounced) result.withClose++;
+      }
+    }
     return result;
   },
 

@@ -58,11 +58,13 @@ export function startLoops(args: LoopsArgs): Loops {
   const deadline = Date.now() + args.deadlineMs;
   const verify = args.workload === true ? checkWorkload : statusOk;
   const ca = testCertificate().cert;
-  const groups = args.protocol === 'h2' ? Math.ceil(args.clients / perSession) : 0;
-  const sessions = Array.from({ length: groups }, () => new SessionGroup({ port: args.port, ca, connectTimeoutMs }));
+  const h2 = args.protocol === 'h2' || args.protocol === 'h2c';
+  const groups = h2 ? Math.ceil(args.clients / perSession) : 0;
+  const h2Target = args.protocol === 'h2' ? { port: args.port, ca, connectTimeoutMs } : { port: args.port, connectTimeoutMs };
+  const sessions = Array.from({ length: groups }, () => new SessionGroup(h2Target));
   const connections: (() => number)[] = sessions.map((group) => () => group.opened);
   const requester = (client: number): Requester => {
-    if (args.protocol === 'h2') return h2Requester(sessions[Math.floor(client / perSession)] as SessionGroup, verify);
+    if (h2) return h2Requester(sessions[Math.floor(client / perSession)] as SessionGroup, verify);
     if (args.protocol === 'fetch') return fetchRequester(`http://127.0.0.1:${args.port}/`);
     const target = args.protocol === 'https' ? { port: args.port, ca } : { port: args.port };
     const http1 = http1Requester(target, connectTimeoutMs, verify);

@@ -37,7 +37,7 @@ export type Trigger =
 export interface ServerConfig {
   /** The system under test (harness/systems.ts); stress and e2e run `rx-graceful-state` or `rx-graceful`. */
   readonly system: string;
-  /** The peers wrap `http` only. */
+  /** A peer runs only over the protocols it claims (harness/systems.ts, `protocolClaims`). */
   readonly protocol: Protocol;
   readonly handler: Handler;
   readonly trigger: Trigger;
@@ -74,7 +74,7 @@ export type ServerEvent = { type: 'ready'; port: number } | DoneEvent;
 
 /** Request loops against 127.0.0.1:`port` (harness/loops.ts). */
 export interface LoopsArgs {
-  readonly protocol: 'http' | 'https' | 'h2' | 'fetch';
+  readonly protocol: Protocol | 'fetch';
   readonly port: number;
   readonly clients: number;
   /** No request begins after this many ms, and none waits past it. */

@@ -2,10 +2,11 @@ import path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { classify } from '../../harness/classify';
 import { formatSummary } from '../../harness/markdown';
-import type { Ended } from '../../harness/protocol';
+import type { Ended, Protocol } from '../../harness/protocol';
 import { chartConfig } from '../charts';
-import type { Bench, Figures, Series } from '../context';
-import { check, column, rxSystems, systemsTable, type ScenarioReport, type TargetCheck } from './scenario';
+import type { Bench, Figures, Series, TrialServer } from '../context';
+import { protocolNames, protocolTable, systemsOver } from './protocols';
+import { check, column, rxSystems, type ScenarioReport, type TargetCheck } from './scenario';
 
 const clients = 100;
 const handlerMs = 1;
@@ -17,6 +18,7 @@ const shapes = [
 const headers = {
   completed: 'completed',
   refused: 'refused',
+  refusedStreams: 'refused streams',
   resetNewcomers: 'reset newcomers',
   cut: 'cut before run',
   lost: 'lost',
@@ -24,46 +26,69 @@ const headers = {
 };
 const failures = { lost: 'lost (ran, no answer)', cut: 'cut before run', resetNewcomers: 'reset newcomers' } as const;
 
-/** E. Shutdown under load from 100 keep-alive clients: what the clients see. */
+/** The shapes E runs over `protocol`: both over http and in a full run, hammer alone over the others in a quick run. */
+function shapesOver(bench: Bench, protocol: Protocol): readonly (typeof shapes)[number][] {
+  return protocol === 'http' || !bench.settings.quick ? shapes : shapes.filter((shape) => shape.name === 'hammer');
+}
+
+/** HTTP/2: a stream the server refused through the protocol (RST_STREAM or GOAWAY with REFUSED_STREAM), never processed: safe to retry (RFC 9113 §8.7). */
+const refusedStream = ({ outcome }: Ended): boolean => outcome.kind === 'failed' && outcome.reason.includes('REFUSED_STREAM');
+
+/** E. Shutdown under load from 100 keep-alive clients (HTTP/2: 10 sessions of 10 streams): what the clients see, per protocol. */
 export async function underLoad(bench: Bench): Promise<ScenarioReport> {
   const loadMs = bench.settings.quick ? 300 : 500;
   const endAfterMs = loadMs + timeoutMs + 1_500;
   const handler = { kind: 'delayed', delayMs: [handlerMs, handlerMs] } as const;
-  const config = { handler, trigger: { kind: 'afterFirstRequest', delayMs: loadMs }, timeoutMs } as const;
-  const byShape = new Map<string, Figures>();
-  for (const shape of shapes) {
-    const figures = await bench.trials(`E ${shape.name}`, config, async ({ child, port }) => {
-      const seed = Math.floor(Math.random() * 2 ** 31);
-      const args = { protocol: 'http', port, clients, deadlineMs: endAfterMs, thinkMaxMs: shape.thinkMaxMs, seed } as const;
-      const loading = bench.load.call('loops', args, endAfterMs + 10_000);
-      const [loops, done] = await Promise.all([loading, child.next('done', loadMs + timeoutMs + 5_000)]);
-      // A failure counts once its bytes were written and before the trial's end; the server's log
-      // then says whether the handler ran it (lost), and if not, on what kind of connection it was cut.
-      let [completed, refused, connectErrors, unansweredAtEnd] = [0, 0, 0, 0];
-      const judged: Ended[] = [];
-      for (const ended of loops.ended) {
-        const { outcome } = ended;
-        if (outcome.kind === 'completed') completed++;
-        else if (outcome.kind === 'refused') refused++;
-        else if (!outcome.sent) connectErrors++;
-        else if (outcome.reason === 'no answer by the deadline') unansweredAtEnd++;
-        else judged.push(ended);
-      }
-      const { lost, resetFresh, resetReused, resetReasons } = classify({ ...loops, ended: judged }, done);
-      const counts = { completed, refused, resetNewcomers: resetFresh, cut: resetReused, lost };
-      return { ...counts, resolveMs: done.durationMs, unansweredAtEnd, connectErrors, resetReasons };
-    });
-    byShape.set(shape.name, figures);
+  const trigger = { kind: 'afterFirstRequest', delayMs: loadMs } as const;
+  const byRun = new Map<string, Figures>();
+  const runKey = (protocol: Protocol, shape: string): string => `${protocol} ${shape}`;
+  for (const protocol of bench.settings.protocols) {
+    for (const shape of shapesOver(bench, protocol)) {
+      const label = protocol === 'http' ? `E ${shape.name}` : `E ${shape.name} · ${protocol}`;
+      const run = async ({ child, port }: TrialServer): Promise<Record<string, unknown>> => {
+        const seed = Math.floor(Math.random() * 2 ** 31);
+        const args = { protocol, port, clients, deadlineMs: endAfterMs, thinkMaxMs: shape.thinkMaxMs, seed } as const;
+        const loading = bench.load.call('loops', args, endAfterMs + 10_000);
+        const [loops, done] = await Promise.all([loading, child.next('done', loadMs + timeoutMs + 5_000)]);
+        // A failure counts once its bytes were written and before the trial's end; the server's log
+        // then says whether the handler ran it (lost), and if not, on what kind of connection it was
+        // cut, or (HTTP/2) whether the protocol refused it.
+        let [completed, refused, connectErrors, unansweredAtEnd] = [0, 0, 0, 0];
+        const judged: Ended[] = [];
+        for (const ended of loops.ended) {
+          const { outcome } = ended;
+          if (outcome.kind === 'completed') completed++;
+          else if (outcome.kind === 'refused') refused++;
+          else if (!outcome.sent) connectErrors++;
+          else if (outcome.reason === 'no answer by the deadline') unansweredAtEnd++;
+          else judged.push(ended);
+        }
+        const streams = classify({ ...loops, ended: judged.filter(refusedStream) }, done);
+        const others = classify({ ...loops, ended: judged.filter((ended) => !refusedStream(ended)) }, done);
+        const { resetFresh, resetReused, resetReasons } = others;
+        const lost = others.lost + streams.lost;
+        const counts = { completed, refused, refusedStreams: streams.reset, resetNewcomers: resetFresh, cut: resetReused, lost };
+        const ended = { resolveMs: done.durationMs, killed: done.killed, timedOut: done.result?.timedOut ?? null };
+        return { ...counts, ...ended, unansweredAtEnd, connectErrors, resetReasons };
+      };
+      byRun.set(
+        runKey(protocol, shape.name),
+        await bench.trials(label, { handler, trigger, timeoutMs, protocol }, run, systemsOver(bench, protocol).run),
+      );
+    }
   }
 
-  const figure = (shape: string, key: string): Series => (byShape.get(shape) as Figures).get(key);
-  const tables = shapes.map(({ name, description }) => {
-    const columns = Object.entries(headers).map(([key, header]) =>
-      column(header, key, figure(name, key), key === 'resolveMs' ? 1 : 0),
-    );
-    const caption = `${name} (${description}): per trial, median (min–max) over rounds`;
-    return systemsTable(caption, bench.systems, columns, { scenario: 'E', shape: name });
-  });
+  const figure = (shape: string, key: string, protocol: Protocol = 'http'): Series =>
+    (byRun.get(runKey(protocol, shape)) as Figures).get(key);
+  const tables = bench.settings.protocols.flatMap((protocol) =>
+    shapesOver(bench, protocol).map(({ name, description }) => {
+      const http2 = protocol === 'h2' || protocol === 'h2c';
+      const shown = Object.entries(headers).filter(([key]) => http2 || key !== 'refusedStreams');
+      const columns = shown.map(([key, header]) => column(header, key, figure(name, key, protocol), key === 'resolveMs' ? 1 : 0));
+      const caption = `${name} (${description}): per trial, median (min–max) over rounds`;
+      return protocolTable(bench, protocol, caption, columns, { scenario: 'E', shape: name });
+    }),
+  );
 
   const targets: TargetCheck[] = rxSystems.flatMap((system) => {
     const worst = (shape: string, key: string): number | null => figure(shape, key).summary(system)?.max ?? null;
@@ -84,25 +109,44 @@ export async function underLoad(bench: Bench): Promise<ScenarioReport> {
     ];
   });
 
-  const median = (shape: string, key: string, system: string): number => figure(shape, key).summary(system)?.median ?? 0;
-  const chartRows = shapes.flatMap(({ name: shape }) =>
-    bench.systems.flatMap((system) =>
-      Object.entries(failures).map(([key, outcome]) => ({ shape, system, outcome, count: median(shape, key, system) })),
+  const median = (protocol: Protocol, shape: string, key: string, system: string): number =>
+    figure(shape, key, protocol).summary(system)?.median ?? 0;
+  const chartRows = bench.settings.protocols.flatMap((protocol) =>
+    shapesOver(bench, protocol).flatMap(({ name: shape }) =>
+      systemsOver(bench, protocol).run.flatMap((system) =>
+        Object.entries(failures).map(([key, outcome]) => ({
+          protocol: protocolNames[protocol],
+          shape,
+          system,
+          outcome,
+          count: median(protocol, shape, key, system),
+        })),
+      ),
     ),
   );
   const legend = Object.values(failures);
   const colors = { domain: legend, range: ['#e45756', '#f58518', '#72b7b2'] };
+  const header = { labelOrient: 'top', labelAngle: 0, labelAnchor: 'start', labelFontWeight: 'bold' } as const;
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: {
       text: `E. Shutdown under load, ${clients} keep-alive clients`,
-      subtitle: 'failed requests per trial (median over rounds); fewer is better',
+      subtitle: 'failed requests per trial (median over rounds); fewer is better; a peer only over the protocols it claims',
     },
     data: { values: chartRows },
-    facet: { row: { field: 'shape', type: 'nominal', sort: shapes.map((shape): string => shape.name), title: null } },
+    facet: {
+      row: {
+        field: 'protocol',
+        type: 'nominal',
+        sort: bench.settings.protocols.map((p) => protocolNames[p]),
+        title: null,
+        header,
+      },
+      column: { field: 'shape', type: 'nominal', sort: shapes.map((shape): string => shape.name), title: null, header },
+    },
     spec: {
-      width: 420,
-      height: { step: 20 },
+      width: 280,
+      height: { step: 18 },
       mark: { type: 'bar' },
       encoding: {
         y: { field: 'system', type: 'nominal', sort: null, title: null },
@@ -110,7 +154,7 @@ export async function underLoad(bench: Bench): Promise<ScenarioReport> {
         color: { field: 'outcome', type: 'nominal', sort: legend, scale: colors, legend: { orient: 'bottom', title: null } },
       },
     },
-    resolve: { scale: { x: 'shared' } },
+    resolve: { scale: { x: 'shared', y: 'independent' } },
     config: chartConfig,
   };
 
@@ -122,7 +166,11 @@ export async function underLoad(bench: Bench): Promise<ScenarioReport> {
       'on `Connection: close` or a closed connection, connect again; on ECONNREFUSED, stop (a real client goes elsewhere). ' +
       `The handler answers after ${handlerMs} ms (a handler that awaits something) and records every id it ran. The server process calls the system’s shutdown ${loadMs} ms after the first request (timeout ${timeoutMs} ms); ` +
       `the trial ends when every client has stopped, at most ${endAfterMs} ms after it began. Failed requests are split with the server’s record: lost = the handler ran it, the client got no whole response; ` +
-      'reset newcomers = first request on a new connection, not run (accepted, then closed); cut before run = on a reused keep-alive connection, not run (the idle-close race).',
+      'reset newcomers = first request on a new connection, not run (accepted, then closed); cut before run = on a reused keep-alive connection, not run (the idle-close race). ' +
+      'HTTPS is the same over TLS. Over HTTP/2 (h2 over TLS, h2c in the clear) the 100 loops share 10 sessions, 10 streams each; a stream the session no longer takes after a GOAWAY goes out on the next session, and a refused connect stops the loop. ' +
+      'What counts there: refused streams = ended by the server with REFUSED_STREAM (RST_STREAM, or above the last stream id of its GOAWAY), never processed, safe to retry (RFC 9113 §8.7), so not a failure; ' +
+      'a stream the handler ran and that was reset or cut is lost; any other stream reset before its handler ran is a reset newcomer (the first on its session) or cut before run. ' +
+      `${bench.settings.quick ? 'In this quick run, protocols other than http run hammer only. ' : ''}A peer runs only over the protocols it claims (see C); rx-graceful’s observing variants run over http only.`,
     tables,
     charts: [{ file: path.join(__dirname, '..', 'e-load.svg'), title, spec }],
     targets,
