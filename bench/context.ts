@@ -115,9 +115,9 @@ export class Bench {
   }
 
   /** Round r runs the systems forward when r is even, backward when odd, rotated every two rounds. */
-  order(round: number): string[] {
-    const shift = Math.floor(round / 2) % this.systems.length;
-    const rotated = [...this.systems.slice(shift), ...this.systems.slice(0, shift)];
+  order(round: number, systems: readonly string[] = this.systems): string[] {
+    const shift = Math.floor(round / 2) % systems.length;
+    const rotated = [...systems.slice(shift), ...systems.slice(0, shift)];
     return round % 2 === 0 ? rotated : rotated.reverse();
   }
 
@@ -134,19 +134,20 @@ export class Bench {
    * `config` (rx-graceful's options: `config.options`, overridden by `--rx-*`), which is killed after
    * it. Every number (or null) the trial returns is kept as a figure of that system and round, and
    * the whole return goes to the trial log. A trial that throws is reported on stderr and leaves its
-   * figures missing; the run goes on.
+   * figures missing; the run goes on. `systems`: only these (default: every system of the run).
    */
   async trials(
     label: string,
     config: Omit<ServerConfig, 'system' | 'protocol'>,
     trial: (server: TrialServer, system: string) => Promise<Record<string, unknown>>,
+    systems: readonly string[] = this.systems,
   ): Promise<Figures> {
     const figures = new Figures(this.rounds);
     const placement = { cpu: this.cpus?.server ?? null, output: 'inherit' } as const;
-    const total = this.rounds * this.systems.length;
+    const total = this.rounds * systems.length;
     let k = 0;
     for (let round = 0; round < this.rounds; round++) {
-      for (const system of this.order(round)) {
+      for (const system of this.order(round, systems)) {
         this.progress(`${label} · ${system} · round ${round + 1} of ${this.rounds} · trial ${++k} of ${total}`);
         const options = system.startsWith('rx-graceful') ? { ...config.options, ...this.settings.rxOptions } : {};
         let server: TrialServer | undefined;

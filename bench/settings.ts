@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parseFlags, wholeNumber } from '../harness/cli';
 import { systemIds } from '../harness/systems';
 
-export const scenarioIds = ['A', 'B', 'C', 'D', 'E', 'F'] as const;
+export const scenarioIds = ['A', 'B', 'C', 'D', 'E', 'F', 'G'] as const;
 export type ScenarioId = (typeof scenarioIds)[number];
 
 /** The run's settings: `systems` bare first, `rxOptions` from `--rx-*`, `pin` with taskset, the `command` for RESULTS.md. */
@@ -21,7 +21,7 @@ export const usage = `Usage: npm run bench -- [options]
 
   --quick                 short run (< 2 min): 1 round, shorter load windows
   --rounds=N              rounds per scenario (default 3, quick 1); systems are interleaved
-  --scenarios=A,C,E       run only these scenarios (A–F)
+  --scenarios=A,C,E       run only these scenarios (A–G)
   --systems=bare,stoppable
                           run only these systems (bare is always added: ratios are to it)
   --rx-<option>=<value>   pass an option to rx-graceful, e.g. --rx-idle-linger=25
