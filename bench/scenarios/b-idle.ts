@@ -82,7 +82,7 @@ export function idleTrials(bench: Bench, size: number, systems: readonly string[
   if (cached !== undefined) return cached;
   const shape = { handler: { kind: 'trivial' }, trigger: { kind: 'call' }, options: { idleLinger: 0 } } as const;
   const config = { ...shape, timeoutMs: idleTimeoutMs, keepAliveTimeoutMs };
-  const label = `B/F ${size.toLocaleString('en-US')} idle`;
+  const label = `${systems === bench.systems ? 'B/F' : 'G'} ${size.toLocaleString('en-US')} idle`;
   const trials = bench.trials(
     label,
     config,

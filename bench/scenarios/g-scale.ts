@@ -26,16 +26,14 @@ function ephemeralPorts(): number {
   }
 }
 
-/** The most idle connections one server on 127.0.0.1 can hold here, and why no more, rounded down to 500. */
+/** The most idle connections one server on 127.0.0.1 can hold here (rounded down to 500), and what bounds it. */
 function ceiling(bench: Bench): { most: number; why: string } {
   const byFiles = bench.fileLimit - headroom;
-  const byPorts = ephemeralPorts() - portsKept;
-  const most = Math.floor(Math.min(byFiles, byPorts) / 500) * 500;
-  const why =
-    byFiles <= byPorts
-      ? `the server process's open-file limit is ${bench.fileLimit} (ulimit -n; a process cannot raise its soft limit above the hard one, ulimit -Hn, without CAP_SYS_RESOURCE)`
-      : `127.0.0.1 has ${byPorts + portsKept} ephemeral ports to connect from (/proc/sys/net/ipv4/ip_local_port_range), and every connection to one port of one address takes one`;
-  return { most, why };
+  const ports = ephemeralPorts();
+  const most = Math.floor(Math.min(byFiles, ports - portsKept) / 500) * 500;
+  const files = `the server process's open-file limit is ${bench.fileLimit} (ulimit -n; no process can raise it above the hard limit, ulimit -Hn, without CAP_SYS_RESOURCE)`;
+  const local = `127.0.0.1 has ${ports} ephemeral ports (/proc/sys/net/ipv4/ip_local_port_range), one per connection to one port of one address`;
+  return { most, why: byFiles <= ports - portsKept ? `${files}; and ${local}` : `${local}; and ${files}` };
 }
 
 /** The per-connection value (`scale` × value / size) of each round. */
