@@ -134,7 +134,7 @@ export class Bench {
    * with a fresh server process for `config` (protocol http unless it names one; rx-graceful's
    * options: `config.options`, overridden by `--rx-*`), which is killed after it. Every number (or null) the trial returns is kept as a figure of that system and round, and
    * the whole return goes to the trial log. A trial that throws is reported on stderr and leaves its
-   * figures missing; the run goes on.
+   * figures missing; the run goes on. `systems`: only these (default: every system of the run).
    */
   async trials(
     label: string,

@@ -1,6 +1,6 @@
 /**
  * The benchmark orchestrator: `npm run bench [-- --quick]`. Starts two load processes for the
- * whole run and one server process per trial (the harness's), runs scenarios A–F with the systems
+ * whole run and one server process per trial (the harness's), runs scenarios A–G with the systems
  * interleaved, prints each scenario's tables and JSON lines on stdout (progress on stderr), and
  * writes bench/RESULTS.md with its charts.
  */
@@ -15,11 +15,20 @@ import { inFlight } from './scenarios/c-inflight';
 import { neverAnswered } from './scenarios/d-hung';
 import { underLoad } from './scenarios/e-load';
 import { memoryPerConnection } from './scenarios/f-memory';
+import { scale } from './scenarios/g-scale';
 import type { ScenarioReport } from './scenarios/scenario';
 import { parseSettings, usage } from './settings';
 
-/** Scenarios A–F, in the order they run. */
-const scenarios = { A: costPerRequest, B: idleConnections, C: inFlight, D: neverAnswered, E: underLoad, F: memoryPerConnection };
+/** Scenarios A–G, in the order they run. */
+const scenarios = {
+  A: costPerRequest,
+  B: idleConnections,
+  C: inFlight,
+  D: neverAnswered,
+  E: underLoad,
+  F: memoryPerConnection,
+  G: scale,
+};
 
 function print(report: ScenarioReport): void {
   const out: string[] = [`## ${report.title}`, ''];

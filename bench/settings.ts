@@ -4,7 +4,7 @@ import type { Protocol } from '../harness/protocol';
 import { systemIds } from '../harness/systems';
 import { benchProtocols, defaultProtocols } from './scenarios/protocols';
 
-export const scenarioIds = ['A', 'B', 'C', 'D', 'E', 'F'] as const;
+export const scenarioIds = ['A', 'B', 'C', 'D', 'E', 'F', 'G'] as const;
 export type ScenarioId = (typeof scenarioIds)[number];
 
 /** The run's settings: `systems` bare first, `rxOptions` from `--rx-*`, `pin` with taskset, the `command` for RESULTS.md. */
@@ -25,7 +25,7 @@ export const usage = `Usage: npm run bench -- [options]
 
   --quick                 short run (< 2 min): 1 round, shorter load windows
   --rounds=N              rounds per scenario (default 3, quick 1); systems are interleaved
-  --scenarios=A,C,E       run only these scenarios (A–F)
+  --scenarios=A,C,E       run only these scenarios (A–G)
   --systems=bare,stoppable
                           run only these systems (bare is always added: ratios are to it)
   --protocols=https,h2    C and E over these too (http, https, h2, h2c; default all four,

@@ -62,6 +62,8 @@ export interface DoneEvent extends ShutdownReport {
   readonly atShutdown: AtShutdown;
   /** rx-graceful-state's state after `wait()`. */
   readonly stateAfter: { readonly open: number; readonly phase: string } | null;
+  /** The longest the server's event loop was held at once between the shutdown call and this report, ms (harness/loop-gaps.ts). */
+  readonly longestLoopGapMs: number;
   /** Why the shutdown rejected, if it did. */
   readonly error: string | null;
   /** Every request id the handler received, and those whose response emitted `finish` (all of it handed to the socket). */

@@ -12,6 +12,7 @@ import * as https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { testCertificate } from './certificate';
 import type { CallsOf } from './child';
+import { watchLoopGaps } from './loop-gaps';
 import { answerCalls, exitWithParent, reportFatal, sendToParent } from './parent';
 import type { DoneEvent, ServerConfig, ServerEvent } from './protocol';
 import { startSystem, type RunningSystem, type ShutdownReport } from './systems';
@@ -92,11 +93,13 @@ function startShutdown(): boolean {
   const state = running.state?.();
   const atShutdown = { open: state?.open ?? -1, active: state?.active ?? -1, received: received.length };
   const startedAt = performance.now();
+  const loopGaps = watchLoopGaps();
   const finish = (report: ShutdownReport, error: string | null): void => {
+    const longestLoopGapMs = loopGaps();
     const after = running?.state?.();
     const stateAfter = after === undefined ? null : { open: after.open, phase: after.phase };
     const lastFinishMs = lastFinishAt === null ? null : lastFinishAt - startedAt;
-    const log = { received, finished, error, atShutdown, stateAfter };
+    const log = { received, finished, error, atShutdown, stateAfter, longestLoopGapMs };
     const done: DoneEvent = { type: 'done', durationMs: performance.now() - startedAt, lastFinishMs, ...report, ...log };
     // Let go of the channel only once the message is written: a large log sent and then
     // disconnected at once never reached the orchestrator.

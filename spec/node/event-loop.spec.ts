@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { acceptQueueLength } from '../../src/node/accept-queue';
-import { afterAcceptQueue, afterPoll, holdEventLoop } from '../../src/node/event-loop';
+import { afterAcceptQueue, afterPoll, holdEventLoop, inSlices } from '../../src/node/event-loop';
 import { listenFd } from '../../src/node/node-internals';
 import { afterEachTest } from '../support/servers';
 import { blockEventLoop, loopback, portOf, withDeadline } from '../support/sockets';
@@ -172,6 +172,44 @@ describe('the event loop as the adapter uses it', () => {
     await atWork(() => undefined);
     await atWork(() => undefined);
     expect(ran).to.equal(false);
+  });
+
+  it('inSlices runs its work over the whole range, one slice of at most perTurn per turn of the loop', async () => {
+    const slices: Array<[number, number, number]> = [];
+    let turn = 0;
+    const count = (): void => {
+      turn++;
+      if (turn < 50) setImmediate(count);
+    };
+    setImmediate(count);
+    await withDeadline(
+      new Promise<void>((resolve) =>
+        inSlices(10, 4, (from, to) => {
+          slices.push([from, to, turn]);
+          if (to === 10) resolve();
+        }),
+      ),
+      2000,
+      'the last slice',
+    );
+    expect(slices.map(([from, to]) => [from, to])).to.deep.equal([
+      [0, 4],
+      [4, 8],
+      [8, 10],
+    ]);
+    const turns = slices.map(([, , at]) => at);
+    expect(turns[1]).to.be.greaterThan(turns[0] ?? Infinity);
+    expect(turns[2]).to.be.greaterThan(turns[1] ?? Infinity);
+  });
+
+  it('inSlices runs no slice after it is cancelled, even from within a slice', async () => {
+    const ran: number[] = [];
+    const cancel = inSlices(10, 2, (from) => {
+      ran.push(from);
+      if (from === 2) cancel();
+    });
+    for (let turn = 0; turn < 8; turn++) await atWork(() => undefined);
+    expect(ran).to.deep.equal([0, 2]);
   });
 
   it('holdEventLoop keeps one more resource keeping the loop alive until it is released', () => {

@@ -1,5 +1,9 @@
 import { expect } from 'chai';
+import * as http from 'node:http';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { GracefulServer } from '../../src';
 import type { ConnectionEvent } from '../../src';
 import {
   answered,
@@ -14,7 +18,7 @@ import {
   testApp,
 } from '../support/server-kinds';
 import { afterEachTest, record } from '../support/servers';
-import { RawClient, testCertificate, until, waitForValue, withDeadline } from '../support/sockets';
+import { loopback, portOf, RawClient, testCertificate, until, waitForValue, withDeadline } from '../support/sockets';
 
 /** An `allowHTTP1` server over TLS: one kind, whose clients are an HTTP/1.1 TLS socket or an HTTP/2 session. */
 const allowHttp1Kind: Http2Kind = {
@@ -125,5 +129,92 @@ describe('HttpAdapter: the protocol of each connection, and the split of the res
       ['idle', undefined],
       ['closed', 'http1'],
     ]);
+  });
+});
+
+/** Opens `count` keep-alive connections to `port`, 100 at a time, each after one whole `GET /` answered `ok`. */
+async function idleConnections(port: number, count: number, cleanup: Array<() => void>): Promise<void> {
+  let next = 0;
+  const one = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      cleanup.push(() => socket.destroy());
+      socket.once('error', reject);
+      socket.once('connect', () => socket.write('GET / HTTP/1.1\r\nHost: test\r\n\r\n'));
+      let seen = '';
+      const read = (chunk: Buffer): void => {
+        seen += chunk.toString('latin1');
+        if (!seen.endsWith('\r\n\r\nok')) return;
+        socket.off('data', read);
+        socket.on('error', () => undefined); // closed by the server later: expected
+        resolve();
+      };
+      socket.on('data', read);
+    });
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next++;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: 100 }, worker));
+}
+
+describe('HttpAdapter: closing thousands of idle connections', () => {
+  const cleanup = afterEachTest();
+
+  it('does not hold back a response in flight until the last idle connection has closed', async function () {
+    this.timeout(30_000);
+    const idle = 3000;
+    let answer: (() => void) | undefined;
+    const server = http.createServer((req, res) => {
+      if (req.url === '/held') answer = () => void res.end('held');
+      else res.end('ok');
+    });
+    server.keepAliveTimeout = 60_000;
+    const graceful = new GracefulServer(server, { timeout: 20_000, idleLinger: 0 });
+    cleanup.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const port = portOf(await graceful.listen(loopback));
+    await withDeadline(idleConnections(port, idle, cleanup), 20_000, `${idle} idle connections`);
+    const client = await RawClient.connect(port);
+    cleanup.push(() => client.destroy());
+    client.get('/held');
+    await until(() => answer !== undefined, 2000, 'the held request reaching the application');
+
+    // The held response is answered in the turn after the first idle connection closes; what
+    // matters is how many idle connections close before it is sent, and how long it waits.
+    let closedIdle = 0;
+    let closedBeforeAnswer = -1;
+    let answeredAt = 0;
+    let sentAt = 0;
+    let lastIdleAt = 0;
+    const closes = graceful.connections$.subscribe((event) => {
+      if (event.state !== 'closed' || event.previous !== 'idle') return;
+      closedIdle++;
+      lastIdleAt = performance.now();
+      if (closedIdle !== 1) return;
+      setImmediate(() => {
+        answeredAt = performance.now();
+        answer?.();
+      });
+    });
+    cleanup.push(() => closes.unsubscribe());
+    const started = performance.now();
+    client.socket.once('data', () => {
+      sentAt = performance.now();
+      closedBeforeAnswer = closedIdle;
+    });
+    graceful.shutdown();
+    expect(await client.read(10_000)).to.include({ status: 200 });
+    const result = await withDeadline(graceful.wait(), 15_000, 'the drain');
+
+    expect(result).to.include({ closedIdle: idle, drained: 1, killed: 0 });
+    // Closed in slices: the response went out with most idle connections still open...
+    expect(closedBeforeAnswer).to.be.within(1, idle / 4);
+    // ...and waited a small part of the time the closes took (not all of it, as in one turn).
+    expect(sentAt - answeredAt).to.be.below((lastIdleAt - started) / 4);
   });
 });

@@ -506,7 +506,8 @@ export function drain({
       ),
       tap(({ books: after, commands }) => {
         for (const command of commands) carryOut(command);
-        lingerAt.next(after.lingerAt);
+        // Most events (every close of a drain) leave the next linger end as it was: no emission.
+        if (after.lingerAt !== lingerAt.value) lingerAt.next(after.lingerAt);
       }),
       map(() => finished),
       filter((result): result is ShutdownResult => result !== undefined),

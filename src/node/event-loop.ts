@@ -19,6 +19,35 @@ export function afterPoll(work: () => void): () => void {
 }
 
 /**
+ * Runs `work(from, to)` over `0 … count-1` in slices of at most `perTurn`, one slice per turn of
+ * the event loop: the first once the loop has been through a poll phase that began after this
+ * call (as `afterPoll`), each next one in the check phase of the turn after. Between two slices
+ * the loop runs its timers and reads its sockets, so that closing thousands of connections never
+ * holds a response in flight for longer than one slice takes. Returns a function that cancels the
+ * slices not run yet.
+ *
+ * @example
+ * const cancel = inSlices(ids.length, 128, (from, to) => closeEach(ids.slice(from, to)));
+ */
+export function inSlices(count: number, perTurn: number, work: (from: number, to: number) => void): () => void {
+  let from = 0;
+  let next: NodeJS.Immediate | undefined;
+  const slice = (): void => {
+    const to = Math.min(count, from + perTurn);
+    const start = from;
+    from = to;
+    // The next slice is queued before this one runs: its work may cancel what is left.
+    next = to < count ? setImmediate(slice) : undefined;
+    work(start, to);
+  };
+  const cancelFirst = count > 0 ? afterPoll(slice) : () => undefined;
+  return () => {
+    cancelFirst();
+    if (next !== undefined) clearImmediate(next);
+  };
+}
+
+/**
  * Runs `work` once the loop has accepted every connection the kernel had completed before this
  * call, and the newcomers that follow them while they keep coming, within a bound. libuv accepts
  * one connection per poll phase since 1.45 (libuv/libuv#3696), so three queued connections take
