@@ -21,8 +21,13 @@ import type { ServerConfig } from './protocol';
 
 const valgrind = '/usr/bin/valgrind';
 const root = path.join(__dirname, '..');
-/** V8 deterministic: one thread, no time-driven heuristics, GC at allocation-driven points. */
-const deterministicV8 = ['--single-threaded', '--predictable', '--predictable-gc-schedule', '--expose-gc'];
+/**
+ * V8 deterministic: one thread, no time-driven heuristics, GC at allocation-driven points; and
+ * every optimization and deoptimization printed, so that the orchestrator sees when the JIT has
+ * settled (`jitEvents`).
+ */
+const deterministicV8 = ['--single-threaded', '--predictable', '--predictable-gc-schedule', '--trace-opt', '--trace-deopt'];
+const jitEvent = /completed (?:compiling|optimizing)|bailout/;
 /** Node loads the transpiled server under valgrind (a few seconds; ts-node's compiler there took ~25 s). */
 const startupMs = 120_000;
 const controlMs = 60_000;
@@ -101,6 +106,11 @@ export class CallgrindServer {
       await child.kill();
       throw error;
     }
+  }
+
+  /** The optimizations and deoptimizations V8 has printed so far. */
+  jitEvents(): number {
+    return this.child.lines.reduce((count, line) => count + Number(jitEvent.test(line.text)), 0);
   }
 
   /** Counting on from now (the first call re-translates the code with instrumentation; nothing is counted for that). */

@@ -18,7 +18,7 @@ const spinCalls = [20_000, 1_000, 11_000] as const;
 
 /** Counts for the full run and for `--quick` (fewer requests, fewer systems). */
 const plans = {
-  full: { warmup: 12_000, warmupRounds: 4, scavenges: 9, connections: 1, systems: null },
+  full: { warmup: 8_000, warmupRounds: 4, scavenges: 9, connections: 1, systems: null },
   quick: {
     warmup: 6_000,
     warmupRounds: 3,
@@ -27,11 +27,23 @@ const plans = {
     systems: ['bare', calibration, 'rx-graceful', 'rx-graceful-state'],
   },
 } as const;
+/** After the warm-up, requests are sent in chunks of this many until one leaves V8's JIT quiet, at most `settleChunks` times. */
+const settleChunk = 1_000;
+const settleChunks = 30;
 /** Trials run at once: instruction counts do not depend on what else runs, only the wall time does. */
 const parallel = Math.max(1, Math.min(2, os.availableParallelism()));
 
 /** What one trial measured. */
-type Trial = { instructionsPerRequest: number; requests: number; otherGcs: number; spinInstructions?: number };
+type Trial = {
+  instructionsPerRequest: number;
+  requests: number;
+  /** Requests sent before counting began. */
+  warmup: number;
+  /** V8 optimizations and deoptimizations during the measured window: 0 when the JIT had settled. */
+  jitEvents: number;
+  otherGcs: number;
+  spinInstructions?: number;
+};
 
 /** The instruction table of scenario A, what it measured and how, and the ratios the targets judge. */
 export interface InstructionsReport {
@@ -72,6 +84,8 @@ export async function instructionsPerRequest(bench: Bench): Promise<Instructions
         const trial = await countTrial(serverJs, dir, system, plan);
         figures.add(system, round, trial);
         if (trial.otherGcs > 0) bench.progress(`  ! A instructions · ${system}: ${trial.otherGcs} full GC(s) in the window`);
+        if (trial.jitEvents > 0)
+          bench.progress(`  ! A instructions · ${system}: V8 (de)optimized ${trial.jitEvents} times in the window`);
       } catch (error) {
         bench.progress(`  ! A instructions · ${system}: ${errorMessage(error)}`);
       }
@@ -97,6 +111,7 @@ export async function instructionsPerRequest(bench: Bench): Promise<Instructions
       cell: (system) => (system === calibration ? formatSummary(expected, 3) : ''),
       json: (system) => (system === calibration ? expected : null),
     } satisfies Column,
+    column('warm-up requests', 'warmup', figures.get('warmup')),
     column('requests in window', 'requests', figures.get('requests')),
   ];
   const spin = summarize(spinCost);
@@ -104,10 +119,11 @@ export async function instructionsPerRequest(bench: Bench): Promise<Instructions
     'Instructions per request of the server process (callgrind), and the ratio to bare Node; the calibration’s expected ratio is 1 + its loop’s own count over bare’s';
   const method =
     `Instructions, not time: each system’s server process runs under valgrind’s callgrind (\`--instr-atstart=no\`), with V8 deterministic (\`--single-threaded --predictable --predictable-gc-schedule\`). ` +
-    `A keep-alive client of the harness sends exact numbers of requests (${plan.connections} connection, one request at a time, trivial handler): ${plan.warmup.toLocaleString('en-US')} requests of warm-up over ${plan.warmupRounds} rounds of fresh connections (V8 optimizes and deoptimizes as the second connection comes), uncounted; then counting is turned on, a first window is thrown away, and the measured window runs from one young-generation GC to the ${plan.scavenges}th after it, so that it holds the GC work of exactly the garbage its requests made (the server opens and closes the window itself, by native calls on whose entry callgrind zeroes and dumps its counts). ` +
+    `A keep-alive client of the harness sends exact numbers of requests (${plan.connections} connection, one request at a time, trivial handler): ${plan.warmup.toLocaleString('en-US')} requests of warm-up over ${plan.warmupRounds} rounds of fresh connections (V8 optimizes and deoptimizes as the second connection comes), then chunks of ${settleChunk.toLocaleString('en-US')} until one passes with no optimization or deoptimization printed by V8’s \`--trace-opt --trace-deopt\`, all uncounted; then counting is turned on, a first window is thrown away, and the measured window runs from one young-generation GC to the ${plan.scavenges}th after it, so that it holds the GC work of exactly the garbage its requests made (the server opens and closes the window itself, by native calls on whose entry callgrind zeroes and dumps its counts). ` +
     `The figure is the instructions in the window over the requests in it. The calibration is bare Node whose handler first runs a loop of ${calibrationSteps} steps` +
     (spin === null ? '' : `, counted on its own at ${formatNumber(spin.median, 0)} instructions a call`) +
-    '; its measured ratio to bare should equal the expected one. Two runs agree to about 0.1 %.' +
+    '; its measured ratio to bare should equal the expected one. Two runs agree to about 0.1 %. ' +
+    'Each system’s measured window is kept as bench/out/callgrind/<system>.window.callgrind, for `callgrind_annotate`.' +
     (bench.settings.quick ? ` Quick: only ${systems.join(', ')}.` : '');
   return {
     method,
@@ -130,6 +146,9 @@ async function countTrial(
     handler: { kind: 'trivial', spin },
     trigger: { kind: 'call' },
     timeoutMs: 1_000,
+    // Under valgrind a connection can wait seconds between two requests (turning counting on
+    // re-translates the code): Node's 5 s keep-alive timeout would close it.
+    keepAliveTimeoutMs: 600_000,
   };
   const server = await CallgrindServer.start(serverJs, config, dir);
   let client: KeepAliveClient | undefined;
@@ -139,15 +158,28 @@ async function countTrial(
       await warming.send(plan.warmup / plan.warmupRounds).finally(() => warming.close());
     }
     client = await KeepAliveClient.open(server.port, plan.connections);
-    await client.send(500);
+    let warmup = plan.warmup;
+    for (let chunk = 0, before = -1; chunk < settleChunks && before !== server.jitEvents(); chunk++) {
+      before = server.jitEvents();
+      await client.send(settleChunk);
+      warmup += settleChunk;
+    }
     await server.instrument();
     const window = (scavenges: number) =>
       (client as KeepAliveClient).sendUntil(server.child.call('window', { scavenges }, 600_000), scavenges * 5_000);
     // The first counted window runs code the warm-up did not (the window's own), and is thrown away.
     await window(1);
     server.windowInstructions();
+    const jitBefore = server.jitEvents();
     const { requests, otherGcs } = await window(plan.scavenges);
-    const trial: Trial = { instructionsPerRequest: server.windowInstructions() / requests, requests, otherGcs };
+    const jitEvents = server.jitEvents() - jitBefore;
+    const trial: Trial = {
+      instructionsPerRequest: server.windowInstructions() / requests,
+      requests,
+      warmup,
+      jitEvents,
+      otherGcs,
+    };
     if (spin > 0) {
       const counts: number[] = [];
       for (const times of spinCalls) {
