@@ -4,12 +4,13 @@ import { callgrindAvailable, CallgrindServer, KeepAliveClient, transpileServer }
 import { errorMessage } from '../../harness/cli';
 import { formatNumber, formatSummary, summarize, type Summary } from '../../harness/markdown';
 import type { ServerConfig } from '../../harness/protocol';
+import { systemIds } from '../../harness/systems';
 import { Figures, type Bench } from '../context';
 import { column, systemsTable, type Column, type Table } from './scenario';
 
 /** The calibration: bare Node whose handler first runs `spin(calibrationSteps)` (harness/server.ts), about 1 % of a request. */
 export const calibration = 'calibration';
-const calibrationSteps = 100;
+const calibrationSteps = 60;
 /**
  * Numbers of `spin` calls, each counted in a window: the first optimizes `spin` where it is called
  * and is thrown away; the other two differ by `calibrationSteps`' cost times their difference.
@@ -18,13 +19,13 @@ const spinCalls = [20_000, 1_000, 11_000] as const;
 
 /** Counts for the full run and for `--quick` (fewer requests, fewer systems). */
 const plans = {
-  full: { warmup: 8_000, warmupRounds: 4, scavenges: 9, connections: 1, systems: null },
+  full: { warmup: 12_000, warmupRounds: 4, scavenges: 6, connections: 1, systems: null },
   quick: {
     warmup: 6_000,
     warmupRounds: 3,
     scavenges: 3,
     connections: 1,
-    systems: ['bare', calibration, 'rx-graceful', 'rx-graceful-state'],
+    systems: ['bare', calibration, 'rx-graceful'],
   },
 } as const;
 /** After the warm-up, requests are sent in chunks of this many until one leaves V8's JIT quiet, at most `settleChunks` times. */
@@ -68,8 +69,10 @@ export async function instructionsPerRequest(bench: Bench): Promise<Instructions
   }
   const plan = bench.settings.quick ? plans.quick : plans.full;
   const wanted = [bench.systems[0] ?? 'bare', calibration, ...bench.systems.slice(1)];
+  // Quick takes its few systems, unless `--systems` named some.
+  const named = bench.systems.length < systemIds.length;
   const systems =
-    plan.systems === null ? wanted : wanted.filter((system) => (plan.systems as readonly string[]).includes(system));
+    plan.systems === null || named ? wanted : wanted.filter((system) => (plan.systems as readonly string[]).includes(system));
   const dir = path.join(__dirname, '..', 'out', 'callgrind');
   const serverJs = transpileServer(path.join(__dirname, '..', 'out', 'instr-js'));
   const rounds = 1;
@@ -124,7 +127,7 @@ export async function instructionsPerRequest(bench: Bench): Promise<Instructions
     (spin === null ? '' : `, counted on its own at ${formatNumber(spin.median, 0)} instructions a call`) +
     '; its measured ratio to bare should equal the expected one. Two runs agree to about 0.1 %. ' +
     'Each system’s measured window is kept as bench/out/callgrind/<system>.window.callgrind, for `callgrind_annotate`.' +
-    (bench.settings.quick ? ` Quick: only ${systems.join(', ')}.` : '');
+    (bench.settings.quick && !named ? ` Quick: only ${systems.join(', ')} (\`--systems\` names others).` : '');
   return {
     method,
     table: systemsTable(caption, systems, columns, { scenario: 'A', instrument: 'callgrind' }),
