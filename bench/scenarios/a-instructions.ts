@@ -176,8 +176,9 @@ async function countTrial(
     const jitBefore = server.jitEvents();
     const { requests, otherGcs } = await window(plan.scavenges);
     const jitEvents = server.jitEvents() - jitBefore;
+    const kept = path.join(dir, `${system}.window.callgrind`);
     const trial: Trial = {
-      instructionsPerRequest: server.windowInstructions() / requests,
+      instructionsPerRequest: server.windowInstructions(kept) / requests,
       requests,
       warmup,
       jitEvents,
