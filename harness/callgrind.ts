@@ -5,7 +5,7 @@
  * instruction of the process (V8's JIT code, Node, libuv, the kernel calls' user side) until the
  * orchestrator dumps the count. V8 runs deterministic (`--single-threaded --predictable
  * --predictable-gc-schedule`: no background compiler or GC thread, a GC schedule set by
- * allocation, not by time), so that the same requests give the same count to about 0.1 %.
+ * allocation, not by time), so that the same requests give nearly the same count (two windows of one process agree to 0.2–0.4 %).
  *
  * The orchestrator turns counting on with `callgrind_control --instr=on` (through vgdb, which
  * also reaches a process blocked in `epoll_wait`); the server itself opens and closes each window

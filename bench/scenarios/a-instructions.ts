@@ -125,7 +125,7 @@ export async function instructionsPerRequest(bench: Bench): Promise<Instructions
     `A keep-alive client of the harness sends exact numbers of requests (${plan.connections} connection, one request at a time, trivial handler): ${plan.warmup.toLocaleString('en-US')} requests of warm-up over ${plan.warmupRounds} rounds of fresh connections (V8 optimizes and deoptimizes as the second connection comes), then chunks of ${settleChunk.toLocaleString('en-US')} until one passes with no optimization or deoptimization printed by V8’s \`--trace-opt --trace-deopt\`, all uncounted; then counting is turned on, a first window is thrown away, and the measured window runs from one young-generation GC to the ${plan.scavenges}th after it, so that it holds the GC work of exactly the garbage its requests made (the server opens and closes the window itself, by native calls on whose entry callgrind zeroes and dumps its counts). ` +
     `The figure is the instructions in the window over the requests in it. The calibration is bare Node whose handler first runs a loop of ${calibrationSteps} steps` +
     (spin === null ? '' : `, counted on its own at ${formatNumber(spin.median, 0)} instructions a call`) +
-    '; its measured ratio to bare should equal the expected one. Two runs agree to about 0.1 %. ' +
+    '; its measured ratio to bare should equal the expected one. Two windows of one process agree to 0.2–0.4 %, and the absolute count depends on the warm-up (every system gets the same): compare ratios within one run. ' +
     'Each system’s measured window is kept as bench/out/callgrind/<system>.window.callgrind, for `callgrind_annotate`.' +
     (bench.settings.quick && !named ? ` Quick: only ${systems.join(', ')} (\`--systems\` names others).` : '');
   return {
