@@ -13,8 +13,12 @@ export type Protocol = 'http' | 'https' | 'h2' | 'h2c';
 
 /** What the server's handler does; every kind but `trivial` logs each `x-request-id` it receives and each that finishes. */
 export type Handler =
-  /** 200 `ok` at once, and nothing else: the per-request cost that bench A measures (A, B, F). */
-  | { kind: 'trivial' }
+  /**
+   * 200 `ok` at once, and nothing else: the per-request cost that bench A measures (A, B, F). With
+   * `spin`, the handler first runs a loop of that many steps (harness/server.ts's `spin`): a known
+   * extra cost per request, the calibration of bench A's instruction counts.
+   */
+  | { kind: 'trivial'; spin?: number }
   /** Never answers (bench D). */
   | { kind: 'never' }
   /** 200 `ok` after a random `delayMs[0]`–`delayMs[1]` ms (bench C, E; e2e: 0–20 ms, `tagged`); `/ready` is rx-graceful's probe. */

@@ -9,7 +9,8 @@
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
-import { performance } from 'node:perf_hooks';
+import * as os from 'node:os';
+import { constants as perfConstants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { testCertificate } from './certificate';
 import type { CallsOf } from './child';
 import { watchLoopGaps } from './loop-gaps';
@@ -53,9 +54,35 @@ function answer(res: Response, body: Buffer, id: string | undefined): void {
   }
 }
 
+/**
+ * The edges of a window of harness/callgrind.ts: native calls that nothing else in the server
+ * makes, on whose entry callgrind zeroes its counts (`--zero-before=node::ResourceUsage*`) and
+ * dumps them (`--dump-before=node::os::GetUptime*`), exactly where the server says.
+ */
+function openWindow(): void {
+  process.resourceUsage();
+}
+
+function closeWindow(): void {
+  os.uptime();
+}
+
+/** Where `spin`'s results go, so that the compiler cannot drop its loop. */
+let spun = 0;
+
+/** A loop of `steps` steps whose result is kept: a fixed amount of work, for bench A's calibration. */
+function spin(steps: number): void {
+  let x = spun;
+  for (let i = 0; i < steps; i++) x = (Math.imul(x, 31) + i) | 0;
+  spun = x;
+}
+
+const spinSteps = handler.kind === 'trivial' ? (handler.spin ?? 0) : 0;
+
 function handle(req: Request, res: http.ServerResponse | http2.Http2ServerResponse): void {
   requests++;
   if (handler.kind === 'trivial') {
+    if (spinSteps > 0) spin(spinSteps);
     res.writeHead(200, okHeaders).end(ok);
     return;
   }
@@ -131,6 +158,50 @@ const answerers = {
     const { heapUsed, rss } = process.memoryUsage();
     return { heapUsed, rss };
   },
+  /**
+   * Runs `spin(steps)` `times` times in one turn, as a calibrated handler runs it once per request,
+   * inside a window of harness/callgrind.ts: bench A counts the instructions of two such calls to
+   * learn what one `spin` costs.
+   */
+  spin: ({ steps, times }: { steps: number; times: number }) => {
+    openWindow();
+    for (let k = 0; k < times; k++) spin(steps);
+    closeWindow();
+    return Promise.resolve({ spun });
+  },
+  /**
+   * A window of harness/callgrind.ts over whole young-generation GC cycles, while the orchestrator
+   * sends requests: it opens at the next scavenge and closes at the
+   * `scavenges`-th after it, so that the window holds the GC work of exactly the garbage its
+   * requests made. (No full GC first: V8 drops compiled code on `gc()`, and the window would then
+   * count its compiler.) Resolves with the requests run in the window, and the other GCs seen in
+   * it (mark-compact, incremental marking: a window with one is not comparable).
+   */
+  window: ({ scavenges }: { scavenges: number }) =>
+    new Promise<{ requests: number; otherGcs: number }>((resolve, reject) => {
+      let seen = -1;
+      let otherGcs = 0;
+      let openedAt = 0;
+      const observer = new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) {
+          if ((entry as { detail?: { kind?: number } }).detail?.kind !== perfConstants.NODE_PERFORMANCE_GC_MINOR) {
+            if (seen >= 0) otherGcs++;
+          } else if (++seen === 0) {
+            openWindow();
+            openedAt = requests;
+          } else if (seen === scavenges) {
+            closeWindow();
+            observer.disconnect();
+            resolve({ requests: requests - openedAt, otherGcs });
+          }
+        }
+      });
+      try {
+        observer.observe({ entryTypes: ['gc'] });
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    }),
   /** Starts the shutdown (trigger `call`); false if one had started already. */
   shutdown: () => Promise.resolve(startShutdown()),
 };

@@ -6,7 +6,7 @@ import {
   merge,
   Observable,
   scan,
-  shareReplay,
+  share,
   skip,
   startWith,
   Subject,
@@ -82,11 +82,23 @@ export class Lifecycle {
     this.done$ = this.results.asObservable();
     this.serving$ = this.cycles.asObservable();
     this.ready$ = this.readiness.pipe(distinctUntilChanged());
-    this.state$ = defer(() => {
-      let seed = foldState(initialState, this.current.value);
+    // The state when the first subscriber comes: the replaying subject starts from it, and the
+    // fold goes on from it. A BehaviorSubject replays its one value from a field; shareReplay's
+    // ReplaySubject pushes into and splices an array on every change, twice a request.
+    let seed = initialState;
+    const seeded = (): BehaviorSubject<ServerState> => {
+      seed = foldState(initialState, this.current.value);
       for (const { id, state } of host.connections()) seed = foldState(seed, { id, state, previous: undefined });
-      return merge(this.current.pipe(skip(1)), host.changes$).pipe(scan(foldState, seed), startWith(seed));
-    }).pipe(distinctUntilChanged(), shareReplay({ bufferSize: 1, refCount: true }));
+      return new BehaviorSubject(seed);
+    };
+    this.state$ = defer(() =>
+      merge(this.current.pipe(skip(1)), host.changes$).pipe(
+        scan(foldState, seed),
+        startWith(seed),
+        distinctUntilChanged(),
+        skip(1),
+      ),
+    ).pipe(share({ connector: seeded, resetOnError: true, resetOnComplete: false, resetOnRefCountZero: true }));
   }
 
   /**

@@ -31,8 +31,10 @@ interface ConnectionRecord {
   /** HTTP/1: requests handed to the application whose response has not closed; HTTP/2: open streams. */
   pending: number;
   /**
-   * When it became idle (or was accepted), in ms since the registry's epoch: a small integer that V8
-   * stores in the object itself, where a full timestamp would be a heap number allocated per request.
+   * When it was accepted, in ms since the registry's epoch (a small integer that V8 stores in the
+   * object itself). Not renewed when it becomes idle: the drain lingers from the later of this and
+   * the drain's begin, which is always the begin for a connection open when the shutdown starts,
+   * and it stamps the idle changes it sees itself; a clock read per request would buy nothing.
    */
   idleAt: number;
 }
@@ -56,6 +58,8 @@ export interface Http1Connection extends ConnectionRecord {
   bytesAtIdle: number;
   /** HTTPS: its key in the TLS hand-off while the handshake is not done. */
   handshake: string | undefined;
+  /** The `close` listener of its responses (http1.ts), made once a connection, at its first request. */
+  onResponseClose: ((this: ServerResponse) => void) | undefined;
 }
 
 /** An HTTP/2 connection: a session, active while a stream is open. The session, not the socket, is closed and destroyed. */
@@ -155,6 +159,7 @@ export class ConnectionRegistry {
       dropped: false,
       bytesAtIdle: 0,
       handshake: undefined,
+      onResponseClose: undefined,
     };
     this.records.set(socket, c);
     this.ids?.set(c.id, c);
@@ -190,7 +195,6 @@ export class ConnectionRegistry {
 
   /** `c` is idle from now. */
   idle(c: Connection): void {
-    c.idleAt = this.sinceEpoch();
     this.change(c, 'idle');
   }
 
