@@ -20,7 +20,7 @@ export function librarySourceDigest(): string {
 export function targetsTable(reports: readonly ScenarioReport[]): string {
   const label = (met: boolean | null): string => (met === null ? 'not measured' : met ? 'met' : '**missed**');
   const rows = reports.flatMap((report) => report.targets.map((check) => [check.target, check.measured, label(check.met)]));
-  return markdownTable(['target (issue 4)', 'rx-graceful, this run', ''], rows);
+  return markdownTable(['target (issues 4 and 12)', 'rx-graceful, this run', ''], rows);
 }
 
 /** Writes RESULTS.md (or `--results`): the run's circumstances, every table, the targets, the charts beside it. */
