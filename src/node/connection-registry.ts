@@ -58,8 +58,6 @@ export interface Http1Connection extends ConnectionRecord {
   bytesAtIdle: number;
   /** HTTPS: its key in the TLS hand-off while the handshake is not done. */
   handshake: string | undefined;
-  /** The `close` listener of its responses (http1.ts), made once a connection, at its first request. */
-  onResponseClose: ((this: ServerResponse) => void) | undefined;
 }
 
 /** An HTTP/2 connection: a session, active while a stream is open. The session, not the socket, is closed and destroyed. */
@@ -159,7 +157,6 @@ export class ConnectionRegistry {
       dropped: false,
       bytesAtIdle: 0,
       handshake: undefined,
-      onResponseClose: undefined,
     };
     this.records.set(socket, c);
     this.ids?.set(c.id, c);

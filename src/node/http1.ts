@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ConnectionRegistry, Http1Connection } from './connection-registry';
-import { announcedClose, disableKeepAlive, restoreKeepAlive } from './node-internals';
+import { announcedClose, disableKeepAlive, restoreKeepAlive, socketOfClosedResponse } from './node-internals';
 import type { RequestSignals } from './request-signals';
 
 /**
@@ -9,18 +9,27 @@ import type { RequestSignals } from './request-signals';
  * a response that has not closed. During a shutdown the newest pending response of each connection
  * says `Connection: close`, and no request that follows a `close` reaches the application.
  *
- * Per request: one Map lookup, a few property writes and the connection's `close` listener on
- * the response (one closure per connection, made at its first request, that knows its
- * connection); no closure per request, no array.
+ * Per request: one Map lookup, a few property writes and one shared `close` listener on the
+ * response; no closure, no array.
  */
 export class Http1Connections {
+  /** One listener for every response, not a closure per request: `this` is the response. */
+  private readonly onResponseClose: (this: ServerResponse) => void;
+
   constructor(
     private readonly registry: ConnectionRegistry,
     /** The connections are TLS sockets, which want their close_notify from `end()`. */
     private readonly tls: boolean,
     /** The signals handlers asked for: each learns when its response closes. */
     private readonly signals: RequestSignals,
-  ) {}
+  ) {
+    const closed = (res: ServerResponse): void => {
+      this.responseClosed(res);
+    };
+    this.onResponseClose = function onResponseClose(this: ServerResponse) {
+      closed(this);
+    };
+  }
 
   /** A request; returns false when it must not reach the application. */
   request(req: IncomingMessage, res: ServerResponse): boolean {
@@ -36,7 +45,7 @@ export class Http1Connections {
     if (this.registry.shuttingDown) this.markClosing(c, res);
     c.pending++;
     c.newest = res;
-    res.on('close', c.onResponseClose ?? this.watchResponses(c));
+    res.on('close', this.onResponseClose);
     if (c.pending === 1) this.registry.change(c, 'active');
     return true;
   }
@@ -87,20 +96,10 @@ export class Http1Connections {
     c.marked = disableKeepAlive(res) ? res : undefined;
   }
 
-  /** Makes `c`'s listener for the `close` of its responses (`this` is the response). */
-  private watchResponses(c: Http1Connection): (this: ServerResponse) => void {
-    const closed = (res: ServerResponse): void => {
-      this.responseClosed(c, res);
-    };
-    c.onResponseClose = function onResponseClose(this: ServerResponse) {
-      closed(this);
-    };
-    return c.onResponseClose;
-  }
-
-  private responseClosed(c: Http1Connection, res: ServerResponse): void {
+  private responseClosed(res: ServerResponse): void {
     this.signals.responseClosed(res);
-    if (c.state === 'closed') return; // forgotten (destroyed, or its socket closed) before its response closed
+    const c = this.registry.get(socketOfClosedResponse(res));
+    if (c?.protocol !== 'http1') return;
     c.pending--;
     if (c.newest === res) c.newest = undefined;
     if (c.marked === res) c.marked = undefined;
