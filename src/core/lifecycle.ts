@@ -84,7 +84,9 @@ export class Lifecycle {
     this.ready$ = this.readiness.pipe(distinctUntilChanged());
     // The state when the first subscriber comes: the replaying subject starts from it, and the
     // fold goes on from it. A BehaviorSubject replays its one value from a field; shareReplay's
-    // ReplaySubject pushes into and splices an array on every change, twice a request.
+    // ReplaySubject pushes into and splices an array on every change, twice a request. This
+    // relies on share() calling its connector before it subscribes the source (RxJS 7), so that
+    // the fold below starts from the seed the connector has just computed.
     let seed = initialState;
     const seeded = (): BehaviorSubject<ServerState> => {
       seed = foldState(initialState, this.current.value);
