@@ -16,7 +16,16 @@ import {
   testApp,
 } from './support/server-kinds';
 import { afterEachTest, record } from './support/servers';
-import { connectOutcome, loopback, portOf, RawClient, until, waitForValue, withDeadline } from './support/sockets';
+import {
+  connectOutcome,
+  connectsWhileHeld,
+  loopback,
+  portOf,
+  RawClient,
+  until,
+  waitForValue,
+  withDeadline,
+} from './support/sockets';
 
 /**
  * What a drain does over every kind of server (DESIGN.md, "Drain semantics"). Every case runs
@@ -260,6 +269,23 @@ function drainCases(kind: ServerKind): void {
         const clients = await Promise.all([connect(), connect(), connect()]);
         const replies = clients.map((c) => c.request('/queued'));
         await shutdownOnABusyLoop(graceful, clients);
+        const late = await Promise.all(replies);
+        expect(late).to.deep.equal(late.map(() => answered('/queued', true)));
+        await waitForValue(graceful.state$, (s) => !s.accepting, 2000, 'the listener closed');
+        expect(await connectOutcome(port)).to.equal('ECONNREFUSED');
+        expect(await graceful.wait()).to.include({ killed: 0, drained: 3 });
+      });
+
+      it('completes no newcomer while it serves the accept queue, so the close of the listener resets none (Linux)', async function () {
+        if (process.platform !== 'linux') this.skip(); // the backlog's meaning is Linux's
+        const { graceful, connect, port } = await start();
+        const clients = await Promise.all([connect(), connect(), connect()]);
+        const replies = clients.map((c) => c.request('/queued'));
+        await Promise.all(clients.map((c) => c.sent()));
+        graceful.shutdown();
+        // The loop is held from the call on: the queue holds what it held. With the backlog Node set
+        // (511) all three newcomers would be completed here, and reset when the listener closes.
+        expect(connectsWhileHeld(port, 3, 300), 'newcomers completed by the kernel').to.be.at.most(1);
         const late = await Promise.all(replies);
         expect(late).to.deep.equal(late.map(() => answered('/queued', true)));
         await waitForValue(graceful.state$, (s) => !s.accepting, 2000, 'the listener closed');

@@ -1,12 +1,11 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
-import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { acceptQueueLength } from '../../src/node/accept-queue';
 import { afterAcceptQueue, afterPoll, holdEventLoop, inSlices } from '../../src/node/event-loop';
 import { listenFd } from '../../src/node/node-internals';
 import { afterEachTest } from '../support/servers';
-import { blockEventLoop, loopback, portOf, withDeadline } from '../support/sockets';
+import { blockEventLoop, connectsWhileHeld, loopback, portOf, withDeadline } from '../support/sockets';
 
 /** Resolves with what `check()` says when afterPoll runs its work. */
 function atWork<T>(check: () => T): Promise<T> {
@@ -123,22 +122,13 @@ describe('the event loop as the adapter uses it', () => {
     expect(ran).to.be.within(3, 10);
   });
 
-  /** Has another process open `count` connections to `port` while this one's loop is blocked: they wait in the accept queue. */
-  function queueConnections(port: number, count: number): void {
-    const client = `const net = require('node:net'); let open = 0;
-      for (let i = 0; i < ${count}; i++) net.connect(${port}, '127.0.0.1', () => ++open === ${count} && process.exit(0));
-      setTimeout(() => process.exit(1), 5000);`;
-    const { status } = spawnSync(process.execPath, ['-e', client], { timeout: 10_000 });
-    expect(status, 'the client process connecting').to.equal(0);
-  }
-
   it('acceptQueueLength reads how many connections the kernel holds for the listener, then 0 once they are accepted', async function () {
     if (process.platform !== 'linux') this.skip(); // /proc/net/tcp is Linux's
     const { server, port, accepted } = await tcpServer();
     const fd = listenFd(server);
     expect(fd).to.be.a('number');
     expect(acceptQueueLength(fd as number)).to.equal(0);
-    queueConnections(port, 3);
+    expect(connectsWhileHeld(port, 3, 5000), 'connections completed').to.equal(3);
     expect(acceptQueueLength(fd as number)).to.equal(3);
     await withDeadline(
       new Promise<void>((resolve) => afterAcceptQueue(() => accepted.length, resolve, { queued: 3 })),
@@ -163,6 +153,47 @@ describe('the event loop as the adapter uses it', () => {
   it('afterAcceptQueue gives up waiting for queued connections the loop never reports, after maxTurns and two turns each', async () => {
     const ran = await withDeadline(acceptEveryTurn(1, { queued: 5, maxTurns: 3 }, 1000), 2000, 'afterAcceptQueue to give up');
     expect(ran).to.equal(0);
+  });
+
+  /** Counts turns from the next check phase on, `accept(turn)` in each; resolves with the turn at which afterAcceptQueue ran its work. */
+  function turnOfWork(options: Parameters<typeof afterAcceptQueue>[2], accept: (turn: number) => void): Promise<number> {
+    let turn = 0;
+    let running = true;
+    const next = (): void => {
+      accept(++turn);
+      if (running && turn < 2000) setImmediate(next);
+    };
+    setImmediate(next);
+    return new Promise((resolve) =>
+      afterAcceptQueue(
+        () => turn,
+        () => {
+          running = false;
+          resolve(turn);
+        },
+        options,
+      ),
+    );
+  }
+
+  it('afterAcceptQueue with queueLength runs its work at the first check that reads the queue empty, though every turn accepts', async () => {
+    // A newcomer accepted in every turn would keep the other rule waiting for maxTurns.
+    let length = 4;
+    const ran = await withDeadline(
+      turnOfWork({ queued: 4, queueLength: () => length }, () => (length = Math.max(0, length - 1))),
+      2000,
+      'afterAcceptQueue to run its work',
+    );
+    expect(ran).to.be.within(4, 6);
+  });
+
+  it('afterAcceptQueue with queueLength gives up after maxTurns and two turns per queued connection when the queue never reads empty', async () => {
+    const ran = await withDeadline(
+      turnOfWork({ queued: 2, maxTurns: 3, queueLength: () => 1 }, () => undefined),
+      2000,
+      'afterAcceptQueue to give up',
+    );
+    expect(ran).to.be.within(8, 10);
   });
 
   it('afterPoll runs nothing once cancelled', async () => {

@@ -15,13 +15,25 @@ import {
   isHttp2Request,
   isHttp2Server,
   listenFd,
+  ownsListenSocket,
   restoreKeepAlive,
   sessionSocket,
+  setBacklog,
   socketOfClosedResponse,
   stopListening,
 } from '../../src/node/node-internals';
+import { acceptQueueLength } from '../../src/node/accept-queue';
 import { afterEachTest } from '../support/servers';
-import { connectOutcome, loopback, portOf, RawClient, testCertificate, until, withDeadline } from '../support/sockets';
+import {
+  connectOutcome,
+  connectsWhileHeld,
+  loopback,
+  portOf,
+  RawClient,
+  testCertificate,
+  until,
+  withDeadline,
+} from '../support/sockets';
 
 /**
  * What the adapter relies on in Node (src/node/node-internals.ts): each spec fails if a Node
@@ -227,6 +239,52 @@ describe('the Node internals the adapter relies on (Node 20)', function () {
     expect(fstatSync(fd as number).isSocket()).to.equal(true);
     server.close();
     expect(listenFd(server)).to.equal(undefined);
+  });
+
+  describe('ownsListenSocket and setBacklog (Server#_connectionKey, Server#_handle.listen)', () => {
+    async function listening(): Promise<net.Server> {
+      const server = net.createServer((socket) => socket.destroy());
+      server.listen(loopback);
+      await withDeadline(once(server, 'listening'), 2000, 'the server listening');
+      cleanup.push(() => server.close());
+      return server;
+    }
+
+    it('ownsListenSocket is true for a socket bound by listen(port), false before listen and for a socket passed in as a descriptor', async () => {
+      expect(ownsListenSocket(net.createServer())).to.equal(false);
+      const server = await listening();
+      expect(ownsListenSocket(server)).to.equal(true);
+      // The same socket in another process, which listens on it as descriptor 3.
+      const internals = require.resolve('../../src/node/node-internals');
+      const script = `const { ownsListenSocket } = require(${JSON.stringify(internals)});
+        const server = require('node:net').createServer();
+        server.listen({ fd: 3 }, () => { console.log('owns ' + ownsListenSocket(server)); server.close(); });`;
+      const handle = (server as net.Server & { _handle: net.Socket })._handle;
+      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit', handle],
+      });
+      cleanup.push(() => child.kill());
+      let output = '';
+      child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      await withDeadline(once(child, 'exit'), 10_000, 'the other process to report and exit');
+      expect(output.trim()).to.equal('owns false');
+    });
+
+    it('setBacklog(server, 0) has Linux complete one connection at a time while the loop is held', async function () {
+      if (process.platform !== 'linux') this.skip(); // the backlog's meaning is Linux's
+      const server = await listening();
+      const fd = listenFd(server) as number;
+      expect(connectsWhileHeld(portOf(server.address() ?? ''), 2, 5000), 'completed with the default backlog').to.equal(2);
+      await until(() => acceptQueueLength(fd) === 0, 2000, 'the two accepted');
+      expect(setBacklog(server, 0)).to.equal(true);
+      // The others get no answer to their SYN: they would be refused at their retry, once the listener is closed.
+      expect(connectsWhileHeld(portOf(server.address() ?? ''), 3, 300), 'completed with backlog 0').to.equal(1);
+      expect(acceptQueueLength(fd)).to.equal(1);
+    });
+
+    it('setBacklog returns false for a server that is not listening', () => {
+      expect(setBacklog(net.createServer(), 0)).to.equal(false);
+    });
   });
 
   it('isHttp2Server is true for both kinds of HTTP/2 server, and false for http, https, net and tls servers', () => {

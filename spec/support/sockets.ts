@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
@@ -199,6 +200,21 @@ export async function connectOutcome(port: number): Promise<string> {
   } finally {
     socket.destroy();
   }
+}
+
+/**
+ * Has another process open `count` connections to `port`, and returns how many the kernel completed
+ * within `waitMs` (all of them, or fewer when the listener's queue is full). This process's loop is
+ * held meanwhile: what connects waits in the listener's accept queue. The other process then exits.
+ */
+export function connectsWhileHeld(port: number, count: number, waitMs: number): number {
+  const client = `const net = require('node:net'); let open = 0;
+    const report = () => { console.log(String(open)); process.exit(0); };
+    for (let i = 0; i < ${count}; i++) net.connect(${port}, '127.0.0.1', () => ++open === ${count} && report()).on('error', () => undefined);
+    setTimeout(report, ${waitMs});`;
+  const { status, stdout } = spawnSync(process.execPath, ['-e', client], { timeout: waitMs + 10_000, encoding: 'utf8' });
+  if (status !== 0) throw new Error(`the client process connecting to port ${port} ended with status ${String(status)}`);
+  return Number(stdout.trim());
 }
 
 /** The port of an `AddressInfo | string` from `listen()`. */

@@ -10,8 +10,8 @@ const listenState = '0A';
  * accepted yet; undefined where that cannot be read (not Linux, no `/proc`, the socket not found).
  *
  * Closing a listen socket resets every connection still in its accept queue, and libuv accepts one
- * connection per poll phase: the adapter keeps the listener open until it has accepted this many,
- * and not one turn more, so that clients that keep reconnecting cannot hold it open. Linux lists
+ * connection per poll phase: the adapter keeps the listener open until this reads 0 (listener.ts),
+ * reading it once a turn while it serves the queue. Linux lists
  * the listening sockets first in `/proc/net/tcp` and `/proc/net/tcp6`; for those, the `rx_queue`
  * column is the length of the accept queue (what `ss -lnt` shows as Recv-Q). The socket is found
  * by its inode, which `fstat` gives for the descriptor. Only the listening part of a table is read.
@@ -37,7 +37,8 @@ export function acceptQueueLength(fd: number): number | undefined {
 function findListener(table: string, inode: string): number | undefined {
   const fd = openSync(table, 'r');
   try {
-    const chunk = Buffer.alloc(64 * 1024);
+    // A few dozen lines: the kernel formats only what a read asks for, ~100 µs for this much.
+    const chunk = Buffer.alloc(4096);
     let rest = '';
     let header = true;
     for (let read = readSync(fd, chunk); read > 0; read = readSync(fd, chunk)) {

@@ -51,13 +51,14 @@ export function inSlices(count: number, perTurn: number, work: (from: number, to
  * Runs `work` once the loop has accepted every connection the kernel had completed before this
  * call, and the newcomers that follow them while they keep coming, within a bound. libuv accepts
  * one connection per poll phase since 1.45 (libuv/libuv#3696), so three queued connections take
- * three turns; `accepted()` counts the accepts. `work` runs after the first poll phase that
- * accepted none, or after `maxTurns` turns that each accepted one. Serving the newcomers that keep
- * coming (a pooled client such as Node's `fetch` replaces each connection told `Connection: close`)
- * is what keeps them from being reset when the listener closes. With `queued`, the length of the
- * accept queue at the call (accept-queue.ts), `work` does not run before that many have been
- * accepted, for up to `maxTurns` plus two turns per queued connection. Returns a function that
- * cancels it.
+ * three turns; `accepted()` counts the accepts.
+ *
+ * With `queueLength`, which reads the kernel's accept queue now (listener.ts), `work` runs at the
+ * first check that reads it empty. Without it, `work` runs after the first poll phase that accepted
+ * none, or after `maxTurns` turns that each accepted one; with `queued`, the length of the accept
+ * queue at the call, not before that many have been accepted. Either way it gives up after
+ * `maxTurns` plus two turns per queued connection: an accept libuv never reports (EMFILE) must not
+ * keep the listener open for ever. Returns a function that cancels it.
  *
  * @example
  * const cancel = afterAcceptQueue(() => accepts, () => server.close(), { queued: acceptQueueLength(fd) });
@@ -65,7 +66,15 @@ export function inSlices(count: number, perTurn: number, work: (from: number, to
 export function afterAcceptQueue(
   accepted: () => number,
   work: () => void,
-  { queued = 0, maxTurns = 1024 }: { readonly queued?: number | undefined; readonly maxTurns?: number } = {},
+  {
+    queued = 0,
+    maxTurns = 1024,
+    queueLength,
+  }: {
+    readonly queued?: number | undefined;
+    readonly maxTurns?: number;
+    readonly queueLength?: (() => number | undefined) | undefined;
+  } = {},
 ): () => void {
   const start = accepted();
   let seen = start;
@@ -74,9 +83,11 @@ export function afterAcceptQueue(
   const check = (): void => {
     const now = accepted();
     turns++;
-    // Two turns per queued connection: an accept libuv never reports (EMFILE) must not spin forever.
-    const queueServed = now - start >= queued || turns > maxTurns + 2 * queued;
-    if (queueServed && (now === seen || turns > maxTurns)) {
+    const gaveUp = turns > maxTurns + 2 * queued;
+    const length = queueLength?.();
+    const served =
+      length === undefined ? (now - start >= queued || gaveUp) && (now === seen || turns > maxTurns) : length === 0 || gaveUp;
+    if (served) {
       work();
       return;
     }

@@ -8,13 +8,13 @@ import type { Observable, SchedulerLike } from 'rxjs';
 import type { CancelReason, TrackedConnection } from '../core/drain';
 import type { LifecycleHost } from '../core/lifecycle';
 import type { ConnState, Protocol } from '../core/state';
-import { acceptQueueLength } from './accept-queue';
 import { ConnectionEvent, ConnectionRegistry, Http1Connection } from './connection-registry';
-import { afterAcceptQueue, holdEventLoop, inSlices } from './event-loop';
+import { holdEventLoop, inSlices } from './event-loop';
 import { Http1Connections } from './http1';
 import { Http2Sessions } from './http2-sessions';
 import { Delivery, EmitInterceptor, interceptEmit } from './intercept';
-import { isHttp2Request, isHttp2Server, listenFd, stopListening } from './node-internals';
+import { closeListenerAfterQueue } from './listener';
+import { isHttp2Request, isHttp2Server } from './node-internals';
 import { RequestSignals, SignalRequest } from './request-signals';
 import { TlsHandoff } from './tls-handoff';
 
@@ -57,9 +57,9 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   private readonly h2: boolean;
   /** Closes the drain asked for, each waiting for a poll phase that began after its own decision. */
   private readonly pendingCloses = new Set<() => void>();
-  /** Closes the listener once the loop has accepted what the kernel queued; pending while set. */
-  private cancelListenerClose: (() => void) | undefined;
-  /** TCP connections accepted so far: the listener closes once a poll phase accepts none. */
+  /** Closes the listener at once if it is still open (it closes by itself once the loop has accepted what the kernel queued). */
+  private closeListenerNow: (() => void) | undefined;
+  /** TCP connections accepted so far: the listener closes once the loop has accepted what the kernel queued. */
   private accepted = 0;
   /** Ends the hold on the event loop that a shutdown keeps (Node unrefs a session's socket once GOAWAY is sent). */
   private releaseHold: (() => void) | undefined;
@@ -144,30 +144,18 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   }
 
   /**
-   * Refuses newcomers once the loop has accepted the connections the kernel completed before the
-   * call (one per poll phase): closing a listen socket resets what is still in its accept queue,
-   * and those clients may already have sent their request.
+   * Refuses newcomers once the loop has accepted the connections the kernel completed (listener.ts):
+   * closing a listen socket resets what is still in its accept queue, and those clients may already
+   * have sent their request.
    */
   stopAccepting(closed: () => void): void {
-    const fd = listenFd(this.server);
-    this.cancelListenerClose = afterAcceptQueue(
-      () => this.accepted,
-      () => {
-        this.cancelListenerClose = undefined;
-        stopListening(this.server);
-        closed();
-      },
-      { queued: fd === undefined ? undefined : acceptQueueLength(fd) },
-    );
+    this.closeListenerNow = closeListenerAfterQueue(this.server, () => this.accepted, closed);
   }
 
   endShutdown(): void {
-    if (this.cancelListenerClose !== undefined) {
-      // Ended (forced) before the accept queue was emptied: stop accepting now.
-      this.cancelListenerClose();
-      this.cancelListenerClose = undefined;
-      stopListening(this.server);
-    }
+    // Ended (forced) before the accept queue was emptied: stop accepting now.
+    this.closeListenerNow?.();
+    this.closeListenerNow = undefined;
     for (const cancel of this.pendingCloses) cancel();
     this.pendingCloses.clear();
     this.releaseHold?.();

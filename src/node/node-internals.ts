@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2Session } from 'node:http2';
+import cluster from 'node:cluster';
 import { Server as NetServer, Socket } from 'node:net';
 
 /**
@@ -108,4 +109,27 @@ export function addressPair(socket: Socket): string {
 export function listenFd(server: NetServer): number | undefined {
   const fd = (server as NetServer & { _handle?: { fd?: unknown } | null })._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/**
+ * True when `server` listens on a TCP socket that this process bound itself and holds alone, so
+ * that changing its backlog concerns no other process. `Server#_connectionKey` is `4:address:port`
+ * or `6:…` for a socket bound by `listen(port)` and starts with `null` for one passed in as a
+ * descriptor or a handle (Node 20.20); a node:cluster worker's listening socket is the primary's,
+ * shared between workers with `SCHED_NONE`.
+ */
+export function ownsListenSocket(server: NetServer): boolean {
+  const key = (server as NetServer & { _connectionKey?: unknown })._connectionKey;
+  return !cluster.isWorker && typeof key === 'string' && (key.startsWith('4:') || key.startsWith('6:'));
+}
+
+/**
+ * Sets the backlog of the socket `server` listens on, which Linux applies to a listening socket at
+ * once; returns whether it did. `Server#_handle.listen(backlog)` calls libuv's `uv_listen` again,
+ * which calls `listen()` on the same descriptor and keeps the handle's callback (Node 20.20).
+ */
+export function setBacklog(server: NetServer, backlog: number): boolean {
+  const handle = (server as NetServer & { _handle?: { listen?: unknown } | null })._handle;
+  if (!server.listening || typeof handle?.listen !== 'function') return false;
+  return (handle.listen as (backlog: number) => number).call(handle, backlog) === 0;
 }
