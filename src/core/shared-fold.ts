@@ -52,7 +52,8 @@ export function sharedFold<S, E>(
         const next = step(state, event);
         if (next === state) return;
         state = next;
-        for (const subscriber of subscribers) subscriber.next(next);
+        const list = subscribers;
+        for (let i = 0; i < list.length; i++) (list[i] as Subscriber<S>).next(next);
       },
       error: (error: unknown) => {
         end({ error });
