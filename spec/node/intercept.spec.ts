@@ -25,6 +25,23 @@ describe('interceptEmit', () => {
     expect(seen).to.deep.equal(['intercept request 1', 'listener 1']);
   });
 
+  it('hands the listeners exactly the arguments the event came with, however many, with the emitter as this', () => {
+    for (const delivery of ['deliver', 'deliver-and-notify'] as const) {
+      const { emitter } = intercepted(() => delivery);
+      const calls: { self: unknown; args: unknown[] }[] = [];
+      emitter.on('e', function (this: unknown, ...args: unknown[]) {
+        calls.push({ self: this, args });
+      });
+      emitter.emit('e');
+      emitter.emit('e', 1);
+      emitter.emit('e', 1, undefined);
+      emitter.emit('e', 1, 2, 3);
+      emitter.emit('e', 1, 2, 3, 4);
+      expect(calls.map((c) => c.args)).to.deep.equal([[], [1], [1, undefined], [1, 2, 3], [1, 2, 3, 4]], delivery);
+      expect(calls.every((c) => c.self === emitter)).to.equal(true);
+    }
+  });
+
   it('keeps a withheld event from the listeners, and the emit returns true as if one had taken it', () => {
     const { emitter, seen } = intercepted(() => 'withhold');
     expect(emitter.emit('request', 1)).to.equal(true);

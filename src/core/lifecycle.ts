@@ -1,20 +1,18 @@
-import {
-  BehaviorSubject,
-  defer,
-  distinctUntilChanged,
-  filter,
-  merge,
-  Observable,
-  scan,
-  share,
-  skip,
-  startWith,
-  Subject,
-  Subscription,
-} from 'rxjs';
+import { BehaviorSubject, distinctUntilChanged, filter, Observable, Subject, Subscription } from 'rxjs';
 import { drain, DrainActions, DrainOptions, ShutdownResult, TrackedConnection } from './drain';
 export type { DrainOptions, ProtocolCounts, ProtocolSplit, ShutdownResult } from './drain';
-import { ConnectionChange, foldState, initialState, LifecycleChange, ListenAddress, Phase, Protocol, ServerState } from './state';
+import { sharedFold } from './shared-fold';
+import {
+  ConnectionChange,
+  foldState,
+  initialState,
+  LifecycleChange,
+  ListenAddress,
+  Phase,
+  Protocol,
+  ServerState,
+  StateEvent,
+} from './state';
 
 /** A shutdown asked to end before its time: by `force()`, or as its deadline would (`expire()`). */
 type EndRequest = 'force' | 'expire';
@@ -82,25 +80,14 @@ export class Lifecycle {
     this.done$ = this.results.asObservable();
     this.serving$ = this.cycles.asObservable();
     this.ready$ = this.readiness.pipe(distinctUntilChanged());
-    // The state when the first subscriber comes: the replaying subject starts from it, and the
-    // fold goes on from it. A BehaviorSubject replays its one value from a field; shareReplay's
-    // ReplaySubject pushes into and splices an array on every change, twice a request. This
-    // relies on share() calling its connector before it subscribes the source (RxJS 7), so that
-    // the fold below starts from the seed the connector has just computed.
-    let seed = initialState;
-    const seeded = (): BehaviorSubject<ServerState> => {
-      seed = foldState(initialState, this.current.value);
+    // One fold of the lifecycle and the connection changes, shared, from the state at the first
+    // subscription: the lifecycle's replaying subject gives its current value, which the seed holds
+    // already (the step returns the same state), then its changes.
+    this.state$ = sharedFold<ServerState, StateEvent>([this.current, host.changes$], foldState, () => {
+      let seed = foldState(initialState, this.current.value);
       for (const { id, state } of host.connections()) seed = foldState(seed, { id, state, previous: undefined });
-      return new BehaviorSubject(seed);
-    };
-    this.state$ = defer(() =>
-      merge(this.current.pipe(skip(1)), host.changes$).pipe(
-        scan(foldState, seed),
-        startWith(seed),
-        distinctUntilChanged(),
-        skip(1),
-      ),
-    ).pipe(share({ connector: seeded, resetOnError: true, resetOnComplete: false, resetOnRefCountZero: true }));
+      return seed;
+    });
   }
 
   /**

@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import { Observable, SchedulerLike, Subject } from 'rxjs';
+import type { Observable, SchedulerLike } from 'rxjs';
+import { Broadcast } from '../core/broadcast';
 import type { TrackedConnection } from '../core/drain';
 import type { ConnState, Protocol } from '../core/state';
 
@@ -82,7 +83,8 @@ export class ConnectionRegistry {
   /** One listener for the close of every watched socket, not a closure per socket: `this` is the socket. */
   private readonly onSocketClose: (this: Socket) => void;
 
-  private readonly changes = new Subject<ConnectionEvent>();
+  /** Two changes a request: a `Broadcast`, not a `Subject`. */
+  private readonly changes = new Broadcast<ConnectionEvent>();
   /** Each connection under its socket; an HTTP/2 connection also under its session. */
   private readonly records = new Map<Socket | Http2Session, Connection>();
   /** The connections by id during a shutdown, when the drain names them by id. */
@@ -96,7 +98,7 @@ export class ConnectionRegistry {
     /** A connection is gone for the books: what other concerns keep for it can go too. */
     private readonly forgotten: (c: Connection) => void,
   ) {
-    this.changes$ = this.changes.asObservable();
+    this.changes$ = this.changes.values$;
     this.epoch = scheduler.now();
     const closed = (socket: Socket): void => {
       const c = this.records.get(socket);
