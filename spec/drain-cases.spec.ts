@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { Http2Session } from 'node:http2';
 import { once } from 'node:events';
 import type { Server as NetServer } from 'node:net';
 import { map } from 'rxjs';
@@ -110,6 +111,29 @@ function drainCases(kind: ServerKind): void {
     await c.waitClosed();
     expect(await graceful.wait()).to.include({ killed: 0, drained: 1, closedIdle: 0 });
   });
+
+  if (kind.protocol === 'h2') {
+    it('closes a session itself once its streams are done after its last GOAWAY, without lingering idleLinger', async () => {
+      const { graceful, connect, ran, release } = await start({ idleLinger: 1000 });
+      let closedByServer = false;
+      graceful.server.on('session', (session: Http2Session) => {
+        const close = session.close.bind(session);
+        session.close = (callback?: () => void) => {
+          // Node also calls it when the client's own GOAWAY comes (onGoawayData): that is not ours.
+          if (!String(new Error().stack).includes('onGoawayData')) closedByServer = true;
+          close(callback);
+        };
+      });
+      const c = await connect();
+      const { reply } = await holdRequest(graceful, c, ran);
+      await shutdownThenRelease(graceful, release);
+      expect(await reply).to.deep.equal(answered('/held', true));
+      // A stream the client opens after that GOAWAY is refused by the protocol: nothing is left to
+      // linger for. An idle HTTP/1 connection would wait the whole second.
+      await until(() => closedByServer, 900, 'the server closing the session');
+      expect(await graceful.wait()).to.include({ killed: 0, drained: 1, closedIdle: 0, timedOut: false });
+    });
+  }
 
   it('refuses a newcomer once the listener has closed (ECONNREFUSED), never accepts then resets it', async () => {
     const { graceful, connect, port, ran, release } = await start();

@@ -61,7 +61,7 @@ export class Http2Sessions {
     if (session === undefined) return;
     const found = this.registry.get(session);
     const c = found?.protocol === 'http2' ? found : this.bind(session);
-    if (this.registry.shuttingDown) goAway(session); // a session accepted during the shutdown
+    if (this.registry.shuttingDown) this.goAway(c); // a session accepted during the shutdown
     c.pending++;
     stream.on('close', c.onStreamClose); // emitted once; `once` would wrap it per stream
     if (c.pending === 1) this.registry.change(c, 'active');
@@ -69,7 +69,7 @@ export class Http2Sessions {
 
   /** The shutdown begins: no new stream on this session (GOAWAY), or a busy client would keep it active for the whole drain. */
   beginShutdown(c: Http2Connection): void {
-    goAway(c.session);
+    this.goAway(c);
   }
 
   /** Closes the session of `c` if no stream is open, and returns true; false while one is. */
@@ -91,25 +91,44 @@ export class Http2Sessions {
   private streamClosed(c: Http2Connection): void {
     if (c.state === 'closed') return;
     c.pending--;
-    if (c.pending === 0 && c.state === 'active') this.registry.idle(c);
+    if (c.pending > 0) return;
+    if (refusing.has(c.session) && this.registry.shuttingDown) this.closeRefusing(c);
+    else if (c.state === 'active') this.registry.idle(c);
+  }
+
+  /**
+   * RFC 9113 §6.8: a GOAWAY with the highest stream id first, so that streams the client is opening
+   * right now are still accepted; after a PING round trip, a second GOAWAY with the real last stream
+   * id (Node fills it in for 0) refuses newer streams through the protocol. The session itself is
+   * closed once its streams are done, never under open streams: Node's close() with streams still
+   * sending has been seen to stall a session (nodejs/node#57809 is of that family).
+   */
+  private goAway(c: Http2Connection): void {
+    const { session } = c;
+    if (session.closed || session.destroyed || wentAway.has(session)) return;
+    wentAway.add(session);
+    session.goaway(constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+    const finalGoAway = (): void => {
+      if (session.closed || session.destroyed) return;
+      session.goaway(constants.NGHTTP2_NO_ERROR, 0);
+      refusing.add(session);
+      if (c.pending === 0 && c.state !== 'closed' && this.registry.shuttingDown) this.closeRefusing(c);
+    };
+    if (!session.ping(finalGoAway)) finalGoAway();
+  }
+
+  /**
+   * Closes a session that has no stream open and refuses every new one through its last GOAWAY:
+   * nothing the client sends on it can be processed any more, so it need not linger as an idle
+   * HTTP/1 connection does (a stream it opens now is refused, and safe to retry elsewhere).
+   */
+  private closeRefusing(c: Http2Connection): void {
+    this.registry.forget(c);
+    c.session.close();
   }
 }
 
-/**
- * RFC 9113 §6.8: a GOAWAY with the highest stream id first, so that streams the client is opening
- * right now are still accepted; after a PING round trip, a second GOAWAY with the real last stream
- * id (Node fills it in for 0) refuses newer streams through the protocol. The session itself is
- * closed once it is idle (closeIfIdle), never under open streams: Node's close() with streams
- * still sending has been seen to stall a session (nodejs/node#57809 is of that family).
- */
+/** Sessions told GOAWAY by a shutdown, so that each is told once. */
 const wentAway = new WeakSet<Http2Session>();
-
-function goAway(session: Http2Session): void {
-  if (session.closed || session.destroyed || wentAway.has(session)) return;
-  wentAway.add(session);
-  session.goaway(constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
-  const finalGoAway = (): void => {
-    if (!session.closed && !session.destroyed) session.goaway(constants.NGHTTP2_NO_ERROR, 0);
-  };
-  if (!session.ping(finalGoAway)) finalGoAway();
-}
+/** Sessions whose last GOAWAY (with the real last stream id) has gone out: they refuse new streams. */
+const refusing = new WeakSet<Http2Session>();
