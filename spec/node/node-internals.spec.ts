@@ -11,6 +11,8 @@ import { interceptEmit } from '../../src/node/intercept';
 import {
   addressPair,
   announcedClose,
+  ByteCounter,
+  byteCounter,
   disableKeepAlive,
   isHttp2Request,
   isHttp2Server,
@@ -336,6 +338,44 @@ describe('the Node internals the adapter relies on (Node 20)', function () {
     await client.read();
     await until(() => atClose !== undefined, 2000, "the response's close");
     expect(atClose).to.deep.equal({ detached: true, same: true });
+  });
+
+  describe('byteCounter (reads Socket#_handle)', () => {
+    for (const kind of [
+      { name: 'an http', secure: false },
+      { name: "an https server's TLS", secure: true },
+    ]) {
+      it(`counts what ${kind.name} socket's bytesRead counts with one stream for the life of the socket, then the socket once destroyed`, async () => {
+        const server = kind.secure ? https.createServer(testCertificate) : http.createServer();
+        let socket: net.Socket | undefined;
+        let atAccept: ByteCounter | undefined;
+        server.on(kind.secure ? 'secureConnection' : 'connection', (s: net.Socket) => {
+          socket = s;
+          atAccept = byteCounter(s);
+        });
+        server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+          res.end('ok');
+        });
+        const port = await listen(server, cleanup);
+        const client = kind.secure ? await RawClient.connectTls(port) : await RawClient.connect(port);
+        cleanup.push(() => {
+          client.destroy();
+        });
+        client.send(get);
+        await client.read();
+        const afterRequest = socket?.bytesRead ?? 0;
+        client.send('GET / HT'); // a part of the next head
+        await until(() => (socket?.bytesRead ?? 0) > afterRequest, 2000, 'the part of a head read by the server');
+        if (socket === undefined || atAccept === undefined) throw new Error('no server socket');
+        expect(afterRequest).to.be.greaterThan(0);
+        expect(atAccept).to.not.equal(socket);
+        expect(byteCounter(socket)).to.equal(atAccept);
+        expect(atAccept.bytesRead).to.equal(socket.bytesRead);
+        socket.destroy();
+        await withDeadline(once(socket, 'close'), 2000, 'the server socket closing');
+        expect(byteCounter(socket)).to.equal(socket);
+      });
+    }
   });
 
   it("addressPair gives an https server's secureConnection socket the address pair of the connection socket under it", async () => {

@@ -67,7 +67,7 @@ export class Http1Connections {
    */
   closeIfIdle(c: Http1Connection): boolean {
     const { socket } = c;
-    if (c.state === 'active' || c.state === 'hijacked' || socket.bytesRead !== c.bytesAtIdle) {
+    if (c.state === 'active' || c.state === 'hijacked' || c.bytes.bytesRead !== c.bytesAtIdle) {
       return false; // a request head is on its way: it will be served with `Connection: close`
     }
     if (socket.writableLength > 0) {
@@ -113,7 +113,7 @@ export class Http1Connections {
     // Otherwise a connection whose response said `close` is being closed by Node after the
     // flush: it stays active until it is gone, so that nothing destroys it under unsent bytes.
     if (c.pending === 0 && !c.closeAnnounced && c.state === 'active') {
-      c.bytesAtIdle = c.socket.bytesRead;
+      c.bytesAtIdle = c.bytes.bytesRead;
       this.registry.idle(c);
     }
   }

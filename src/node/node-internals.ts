@@ -91,6 +91,23 @@ export function socketOfClosedResponse(res: ServerResponse): Socket {
   return res.req.socket;
 }
 
+/** What counts the bytes a socket has read: `byteCounter(socket).bytesRead` is `socket.bytesRead`. */
+export interface ByteCounter {
+  readonly bytesRead: number;
+}
+
+/**
+ * The libuv stream under `socket` (its TCP wrap, or a TLS socket's TLS wrap), which counts the bytes
+ * the socket has read, or the socket itself when it has none (destroyed, or a stream that is no
+ * `net.Socket`). Read once a connection: `socket.bytesRead` reads `this._handle` twice, and
+ * `Socket#_handle` is a private getter over `this[kHandle]` whose keyed load every kind of socket
+ * shares, megamorphic at ~240 instructions each (Node 20.20). While the socket is open, the
+ * stream's `bytesRead` is what `socket.bytesRead` returns.
+ */
+export function byteCounter(socket: Socket): ByteCounter {
+  return (socket as Socket & { _handle?: ByteCounter | null })._handle ?? socket;
+}
+
 /**
  * Identifies a TCP connection by its two ends. A TLS server hands the TCP socket to `connection`
  * and the TLS socket that HTTP runs on to `secureConnection`, with no public link between the two
