@@ -4,12 +4,12 @@ import { Server as HttpsServer } from 'node:https';
 import type { Http2ServerRequest, Http2Session, Http2Stream } from 'node:http2';
 import { Server as NetServer, Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
-import type { Observable, SchedulerLike } from 'rxjs';
-import type { CancelReason, TrackedConnection } from '../core/drain';
+import { merge, Observable, SchedulerLike, Subject } from 'rxjs';
+import type { CancelReason, ConnectionSlices, TrackedConnection } from '../core/drain';
 import type { LifecycleHost } from '../core/lifecycle';
 import type { ConnState, Protocol } from '../core/state';
 import { acceptQueueLength } from './accept-queue';
-import { ConnectionEvent, ConnectionRegistry, Http1Connection } from './connection-registry';
+import { Connection, ConnectionEvent, ConnectionRegistry, Http1Connection } from './connection-registry';
 import { afterAcceptQueue, holdEventLoop, inSlices } from './event-loop';
 import { Http1Connections } from './http1';
 import { Http2Sessions } from './http2-sessions';
@@ -26,6 +26,14 @@ export type { ConnectionEvent } from './connection-registry';
  * a few ms at most, and a response in flight waits no longer than that while thousands close.
  */
 const closesPerTurn = 128;
+
+/**
+ * At most this many open connections are handed to the drain in one turn when a shutdown begins
+ * (the first slice within the call): each costs a look at its response in flight and the books'
+ * entry, a few µs before V8 has compiled that code, so the call returns within a few ms however
+ * many connections are open.
+ */
+const opensPerTurn = 512;
 
 /**
  * Turns a server's events into connection changes, and carries out the lifecycle's decisions on
@@ -61,6 +69,10 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   private cancelListenerClose: (() => void) | undefined;
   /** TCP connections accepted so far: the listener closes once a poll phase accepts none. */
   private accepted = 0;
+  /** The changes made by the closes under way, held back to go to the drain as one batch (`inOneBatch`). */
+  private batch: ConnectionEvent[] | undefined;
+  /** The batches of `inOneBatch`, for `drainChanges`. */
+  private readonly batches = new Subject<readonly ConnectionEvent[]>();
   /** Ends the hold on the event loop that a shutdown keeps (Node unrefs a session's socket once GOAWAY is sent). */
   private releaseHold: (() => void) | undefined;
 
@@ -137,10 +149,64 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   beginShutdown(): void {
     this.releaseHold = holdEventLoop();
     this.registry.beginShutdown();
-    for (const c of this.registry.all()) {
-      if (c.protocol === 'http2') this.http2.beginShutdown(c);
-      else this.http1.beginShutdown(c);
-    }
+  }
+
+  /**
+   * The open connections in slices of `opensPerTurn`, one a turn, the first within the call that
+   * subscribes; each connection's shutdown begins as its slice is taken (the response in flight that
+   * will be answered last says `Connection: close`, an HTTP/2 session gets GOAWAY). Requests that
+   * arrive meanwhile are marked as they come (`registry.shuttingDown`).
+   */
+  connectionsInSlices(): ConnectionSlices {
+    const open = this.registry.all();
+    let restAsked = false;
+    let takeRest: (() => void) | undefined;
+    const slices$ = new Observable<readonly TrackedConnection[]>((subscriber) => {
+      let next: NodeJS.Immediate | undefined;
+      /** Hands over one slice (all that is left once the rest is asked); false when none is left. */
+      const take = (): boolean => {
+        const most = restAsked ? Infinity : opensPerTurn;
+        const batch: Connection[] = [];
+        let left = true;
+        while (batch.length < most) {
+          const entry = open.next();
+          if (entry.done === true) {
+            left = false;
+            break;
+          }
+          const c = entry.value;
+          if (c.protocol === 'http2') this.http2.beginShutdown(c);
+          else this.http1.beginShutdown(c);
+          batch.push(c);
+        }
+        if (batch.length > 0) subscriber.next(this.registry.tracked(batch));
+        return left;
+      };
+      const turn = (): void => {
+        next = undefined;
+        if (!take()) subscriber.complete();
+        else if (!subscriber.closed) next = setImmediate(turn);
+      };
+      takeRest = () => {
+        if (next !== undefined) clearImmediate(next);
+        next = undefined;
+        while (take());
+        subscriber.complete();
+      };
+      if (restAsked) takeRest();
+      else turn();
+      return () => {
+        if (next !== undefined) clearImmediate(next);
+        takeRest = undefined;
+      };
+    });
+    return {
+      slices$,
+      rest: () => {
+        restAsked = true;
+        takeRest?.();
+      },
+    };
   }
 
   /**
@@ -196,10 +262,42 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   closeIdle(ids: readonly number[], refused: (ids: readonly number[]) => void): void {
     const cancel = inSlices(ids.length, closesPerTurn, (from, to) => {
       if (to === ids.length) this.pendingCloses.delete(cancel);
-      const busy = this.closeIdleNow(from === 0 && to === ids.length ? ids : ids.slice(from, to));
+      const busy = this.inOneBatch(() => this.closeIdleNow(from === 0 && to === ids.length ? ids : ids.slice(from, to)));
       if (busy.length > 0) refused(busy);
     });
     this.pendingCloses.add(cancel);
+  }
+
+  /**
+   * `changes$` for the drain: the changes `work` makes (a slice of closes: 128 `closed`) come as one
+   * array, after it, so that the drain takes them in one step; any other change comes alone, as it
+   * happens.
+   */
+  drainChanges(): Observable<ConnectionEvent | readonly ConnectionEvent[]> {
+    const alone$ = new Observable<ConnectionEvent>((subscriber) =>
+      this.registry.changes$.subscribe({
+        next: (change) => {
+          if (this.batch !== undefined) this.batch.push(change);
+          else subscriber.next(change);
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      }),
+    );
+    return merge(alone$, this.batches);
+  }
+
+  /** Runs `work`, holding back the changes it makes for the drain, which gets them as one batch after it. */
+  private inOneBatch<T>(work: () => T): T {
+    if (this.batch !== undefined) return work(); // within a batch already: it goes out with that one
+    const batch: ConnectionEvent[] = [];
+    this.batch = batch;
+    try {
+      return work();
+    } finally {
+      this.batch = undefined;
+      if (batch.length > 0) this.batches.next(batch);
+    }
   }
 
   closeIdleNow(ids: readonly number[]): readonly number[] {
