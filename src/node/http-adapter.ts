@@ -30,10 +30,11 @@ const closesPerTurn = 128;
 /**
  * At most this many open connections are handed to the drain in one turn when a shutdown begins
  * (the first slice within the call): each costs a look at its response in flight and the books'
- * entry, a few µs before V8 has compiled that code, so the call returns within a few ms however
- * many connections are open.
+ * entry, so that the call returns within a few ms however many connections are open. As many as
+ * `closesPerTurn`: the idle ones of a slice are closed in one slice of closes, two turns later,
+ * so that a turn carries at most one slice of each.
  */
-const opensPerTurn = 512;
+const opensPerTurn = closesPerTurn;
 
 /**
  * Turns a server's events into connection changes, and carries out the lifecycle's decisions on
@@ -262,16 +263,16 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   closeIdle(ids: readonly number[], refused: (ids: readonly number[]) => void): void {
     const cancel = inSlices(ids.length, closesPerTurn, (from, to) => {
       if (to === ids.length) this.pendingCloses.delete(cancel);
-      const busy = this.inOneBatch(() => this.closeIdleNow(from === 0 && to === ids.length ? ids : ids.slice(from, to)));
+      const busy = this.closeIdleNow(from === 0 && to === ids.length ? ids : ids.slice(from, to));
       if (busy.length > 0) refused(busy);
     });
     this.pendingCloses.add(cancel);
   }
 
   /**
-   * `changes$` for the drain: the changes `work` makes (a slice of closes: 128 `closed`) come as one
-   * array, after it, so that the drain takes them in one step; any other change comes alone, as it
-   * happens.
+   * `changes$` for the drain: the changes made by one call of `closeIdleNow` or `destroy` (a slice of
+   * closes: 128 `closed`) come as one array, after it, so that the drain takes them in one step; any
+   * other change comes alone, as it happens.
    */
   drainChanges(): Observable<ConnectionEvent | readonly ConnectionEvent[]> {
     const alone$ = new Observable<ConnectionEvent>((subscriber) =>
@@ -300,24 +301,30 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
     }
   }
 
+  /** Closes these connections if they are idle by their bytes; returns the busy ones. Their closes reach the drain as one batch. */
   closeIdleNow(ids: readonly number[]): readonly number[] {
-    const busy: number[] = [];
-    for (const id of ids) {
-      const c = this.registry.byId(id);
-      if (c === undefined) continue;
-      const closed = c.protocol === 'http2' ? this.http2.closeIfIdle(c) : this.http1.closeIfIdle(c);
-      if (!closed) busy.push(id);
-    }
-    return busy;
+    return this.inOneBatch(() => {
+      const busy: number[] = [];
+      for (const id of ids) {
+        const c = this.registry.byId(id);
+        if (c === undefined) continue;
+        const closed = c.protocol === 'http2' ? this.http2.closeIfIdle(c) : this.http1.closeIfIdle(c);
+        if (!closed) busy.push(id);
+      }
+      return busy;
+    });
   }
 
+  /** Destroys these connections; their closes reach the drain as one batch. */
   destroy(ids: readonly number[]): void {
-    for (const id of ids) {
-      const c = this.registry.byId(id);
-      if (c === undefined) continue;
-      if (c.protocol === 'http2') this.http2.destroy(c);
-      else this.http1.destroy(c);
-    }
+    this.inOneBatch(() => {
+      for (const id of ids) {
+        const c = this.registry.byId(id);
+        if (c === undefined) continue;
+        if (c.protocol === 'http2') this.http2.destroy(c);
+        else this.http1.destroy(c);
+      }
+    });
   }
 
   /** HTTP/2: a session Node makes while this connection's event is delivered belongs to it. */
