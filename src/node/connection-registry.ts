@@ -147,8 +147,15 @@ export class ConnectionRegistry {
     return list;
   }
 
-  beginShutdown(): void {
+  /**
+   * A shutdown begins: from now on requests are told so (`shuttingDown`), and `inFlight` is called at
+   * once for each HTTP/1 connection with a response pending, whose head may go out at any moment and
+   * must say `Connection: close`. One look at each connection, nothing built: the rest of what a
+   * shutdown does to each one goes in slices (`HttpAdapter.connectionsInSlices`).
+   */
+  beginShutdown(inFlight: (c: Http1Connection) => void): void {
     this.shuttingDown = true;
+    for (const c of this.records.values()) if (c.protocol === 'http1' && c.newest !== undefined) inFlight(c);
   }
 
   endShutdown(): void {

@@ -29,8 +29,8 @@ const closesPerTurn = 128;
 
 /**
  * At most this many open connections are handed to the drain in one turn when a shutdown begins
- * (the first slice within the call): each costs a look at its response in flight and the books'
- * entry, so that the call returns within a few ms however many connections are open. As many as
+ * (the first slice within the call): each costs the books' entry (and GOAWAY for an HTTP/2 session),
+ * so that the call returns within a few ms however many connections are open. As many as
  * `closesPerTurn`: the idle ones of a slice are closed in one slice of closes, two turns later,
  * so that a turn carries at most one slice of each.
  */
@@ -147,16 +147,17 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
     return this.registry.byId(id)?.protocol ?? 'http1';
   }
 
+  /** The response in flight that will be answered last on each HTTP/1 connection says `Connection: close`, from now on. */
   beginShutdown(): void {
     this.releaseHold = holdEventLoop();
-    this.registry.beginShutdown();
+    this.registry.beginShutdown((c) => this.http1.beginShutdown(c));
   }
 
   /**
    * The open connections in slices of `opensPerTurn`, one a turn, the first within the call that
-   * subscribes; each connection's shutdown begins as its slice is taken (the response in flight that
-   * will be answered last says `Connection: close`, an HTTP/2 session gets GOAWAY). Requests that
-   * arrive meanwhile are marked as they come (`registry.shuttingDown`).
+   * subscribes; an HTTP/2 session is told GOAWAY as its slice is taken (until then it may open
+   * streams, which are served). Requests that arrive meanwhile are marked as they come
+   * (`registry.shuttingDown`).
    */
   connectionsInSlices(): ConnectionSlices {
     const open = this.registry.all();
@@ -177,7 +178,6 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
           }
           const c = entry.value;
           if (c.protocol === 'http2') this.http2.beginShutdown(c);
-          else this.http1.beginShutdown(c);
           batch.push(c);
         }
         if (batch.length > 0) subscriber.next(this.registry.tracked(batch));
