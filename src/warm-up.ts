@@ -1,4 +1,5 @@
-import { SchedulerLike, Subject, Subscription } from 'rxjs';
+import { of, SchedulerLike, Subject, Subscription } from 'rxjs';
+import type { TrackedConnection } from './core/drain';
 import { Lifecycle, LifecycleHost } from './core/lifecycle';
 import type { ConnectionChange } from './core/state';
 
@@ -14,16 +15,18 @@ let warmedUp = false;
 export function warmUpShutdownPath(): void {
   if (warmedUp) return;
   warmedUp = true;
-  const idle: SchedulerLike = { now: () => 0, schedule: () => new Subscription() };
-  const changes = new Subject<ConnectionChange>();
-  // Two connections: one idle (closed as idle, its close reported the way the Node side does) and
-  // one active that closes by itself, so that every step of the drain runs once.
+  const never: SchedulerLike = { now: () => 0, schedule: () => new Subscription() };
+  const changes = new Subject<ConnectionChange | readonly ConnectionChange[]>();
+  const idle: TrackedConnection = { id: 1, state: 'idle', idleSince: 0 };
+  const active: TrackedConnection = { id: 2, state: 'active', idleSince: 0 };
+  // Two connections, handed over in a slice as the Node side does: one idle (closed as idle, its
+  // close reported in a batch as a slice of closes is) and one active that closes by itself, so
+  // that every step of the drain runs once.
   const host: LifecycleHost = {
-    changes$: changes,
-    connections: () => [
-      { id: 1, state: 'idle', idleSince: 0 },
-      { id: 2, state: 'active', idleSince: 0 },
-    ],
+    changes$: new Subject<ConnectionChange>(),
+    connections: () => [idle, active],
+    connectionsInSlices: () => ({ slices$: of([idle, active]), rest: () => undefined }),
+    drainChanges: () => changes,
     beginShutdown: () => undefined,
     stopAccepting: (closed) => {
       changes.next({ id: 2, state: 'closed', previous: 'active' });
@@ -31,12 +34,12 @@ export function warmUpShutdownPath(): void {
     },
     endShutdown: () => undefined,
     closeIdle: (ids) => {
-      for (const id of ids) changes.next({ id, state: 'closed', previous: 'idle' });
+      changes.next(ids.map((id) => ({ id, state: 'closed', previous: 'idle' })));
     },
     closeIdleNow: () => [],
     destroy: () => undefined,
   };
-  const cycle = new Lifecycle(host, { timeout: 1, drainDelay: 0, idleLinger: 0, waitForHijacked: false, scheduler: idle });
+  const cycle = new Lifecycle(host, { timeout: 1, drainDelay: 0, idleLinger: 0, waitForHijacked: false, scheduler: never });
   const states = cycle.state$.subscribe();
   cycle.serving(undefined);
   cycle.shutdown();

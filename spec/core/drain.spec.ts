@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { NEVER, Observable, Subject } from 'rxjs';
+import { merge, NEVER, Observable, Subject } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
   CancelReason,
+  ConnectionSlices,
   drain,
   DrainActions,
   DrainEvent,
@@ -39,6 +40,20 @@ const idleClosedBy = (ms: number): Partial<ShutdownResult> => ({ lastIdleCloseMs
 
 /** The times of a result whose last graceful close was a drained connection closing at `ms`. */
 const drainedBy = (ms: number): Partial<ShutdownResult> => ({ lastDrainedCloseMs: ms, lastGracefulCloseMs: ms });
+
+/** The options of a marble drain: timeout 100, no delay, no linger, on `scheduler`, changed by `o`. */
+const marbleOptions = (scheduler: TestScheduler, o: Partial<DrainOptions> = {}): DrainOptions => ({
+  timeout: 100,
+  drainDelay: 0,
+  idleLinger: 0,
+  waitForHijacked: false,
+  scheduler,
+  ...o,
+});
+/** A connection active since frame 0. */
+const active = (id: number): TrackedConnection => ({ id, state: 'active', idleSince: 0 });
+/** A connection idle since frame 0. */
+const idle = (id: number): TrackedConnection => ({ id, state: 'idle', idleSince: 0 });
 
 /** The drain of `open` over `changes$`, carried out by `actions`. */
 const drainOf = (
@@ -504,16 +519,7 @@ describe('drain: the report (counts by protocol, times of the last closes)', () 
     });
   });
 
-  const options = (o: Partial<DrainOptions> = {}): DrainOptions => ({
-    timeout: 100,
-    drainDelay: 0,
-    idleLinger: 0,
-    waitForHijacked: false,
-    scheduler: testScheduler,
-    ...o,
-  });
-  const active = (id: number): TrackedConnection => ({ id, state: 'active', idleSince: 0 });
-  const idle = (id: number): TrackedConnection => ({ id, state: 'idle', idleSince: 0 });
+  const options = (o: Partial<DrainOptions> = {}): DrainOptions => marbleOptions(testScheduler, o);
   const closed = (id: number, protocol: Protocol): ConnectionChange => ({ ...change(id, 'closed', 'active'), protocol });
   const counts = (closedIdle: number, drained: number, killed: number): ProtocolCounts => ({ closedIdle, drained, killed });
 
@@ -741,5 +747,125 @@ describe('step and settle: the books by protocol', () => {
       7,
       undefined,
     ]);
+  });
+});
+
+describe('drain: connections handed over in slices, changes in batches', () => {
+  let testScheduler: TestScheduler;
+  beforeEach(() => {
+    testScheduler = new TestScheduler((actual, expected) => {
+      expect(actual).to.deep.equal(expected);
+    });
+  });
+
+  const options = (o: Partial<DrainOptions> = {}): DrainOptions => marbleOptions(testScheduler, o);
+
+  /** `slices` handed over one every `everyMs`, the first within the subscription; `rest()` hands over what is left at once. */
+  function handOver(slices: TrackedConnection[][], everyMs: number): ConnectionSlices & { readonly restAsked: () => number } {
+    const left = [...slices];
+    let asked = 0;
+    let restNow: (() => void) | undefined;
+    const slices$ = new Observable<readonly TrackedConnection[]>((subscriber) => {
+      const give = (): void => {
+        const slice = left.shift();
+        if (slice !== undefined) subscriber.next(slice);
+        if (left.length === 0) subscriber.complete();
+      };
+      restNow = () => {
+        while (left.length > 0) give();
+        subscriber.complete();
+      };
+      give();
+      const action = testScheduler.schedule(function () {
+        give();
+        if (left.length > 0) this.schedule(undefined, everyMs);
+      }, everyMs);
+      return () => action.unsubscribe();
+    });
+    return {
+      slices$,
+      rest: () => {
+        asked++;
+        restNow?.();
+      },
+      restAsked: () => asked,
+    };
+  }
+
+  /** A drain whose connections come in `later`'s slices, carried out by a fake host that closes at once. */
+  function run(
+    later: ConnectionSlices,
+    changes$: Observable<ConnectionChange | readonly ConnectionChange[]>,
+    o: Partial<DrainOptions> = {},
+  ): { result$: Observable<ShutdownResult>; calls: string[] } {
+    const host = fakeHost(NEVER);
+    const actions = { ...host, stopAccepting: (closed: () => void) => closed() };
+    const all$ = merge(changes$, host.changes$);
+    return {
+      result$: drain({ connections: [], later, changes$: all$, force$: NEVER, options: options(o), actions }),
+      calls: host.calls,
+    };
+  }
+
+  it('closes the idle connections of each slice as the slice comes during the drain', () => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
+      const changes$ = hot('30ms a', { a: change(2, 'closed', 'active') });
+      const { result$, calls } = run(handOver([[idle(1), active(2)], [idle(3)]], 10), changes$);
+      expectObservable(result$).toBe('30ms (r|)', {
+        r: report(30, { closedIdle: 2, drained: 1, lastIdleCloseMs: 10, lastDrainedCloseMs: 30, lastGracefulCloseMs: 30 }),
+      });
+      flush();
+      expect(calls).to.deep.equal(['closeIdle 1', 'closeIdle 3']);
+    });
+  });
+
+  it('does not end before the last slice, though every connection handed over so far has closed', () => {
+    testScheduler.run(({ expectObservable }) => {
+      const { result$ } = run(handOver([[idle(1)], [idle(2)]], 10), NEVER);
+      expectObservable(result$).toBe('10ms (r|)', { r: report(10, { closedIdle: 2, ...idleClosedBy(10) }) });
+    });
+  });
+
+  it('takes in a connection that changes before its slice comes in the state the change left, and only once', () => {
+    testScheduler.run(({ hot, expectObservable, flush }) => {
+      const changes$ = hot('5ms a', { a: change(2, 'idle', 'active') });
+      const { result$, calls } = run(handOver([[idle(1)], [active(2)]], 20), changes$);
+      expectObservable(result$).toBe('20ms (r|)', {
+        r: report(20, { closedIdle: 1, drained: 1, lastIdleCloseMs: 0, lastDrainedCloseMs: 5, lastGracefulCloseMs: 5 }),
+      });
+      flush();
+      expect(calls).to.deep.equal(['closeIdle 1', 'closeIdle 2']);
+    });
+  });
+
+  it('counts a connection that closes before its slice comes', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const changes$ = hot('5ms a', { a: change(2, 'closed', 'idle') });
+      const { result$ } = run(handOver([[idle(1)], [idle(2)]], 20), changes$);
+      expectObservable(result$).toBe('20ms (r|)', { r: report(20, { closedIdle: 2, ...idleClosedBy(5) }) });
+    });
+  });
+
+  it('hands over the rest when the deadline comes before the last slice, and kills the survivors among it', () => {
+    testScheduler.run(({ expectObservable, flush }) => {
+      const later = handOver([[idle(1)], [active(2)], [active(3)]], 60);
+      const { result$, calls } = run(later, NEVER);
+      expectObservable(result$).toBe('100ms (r|)', {
+        r: report(100, { outcome: 'deadline', killed: 2, closedIdle: 1, ...idleClosedBy(0) }),
+      });
+      flush();
+      expect(later.restAsked()).to.equal(1);
+      expect(calls).to.deep.equal(['closeIdle 1', 'destroy 2,3']);
+    });
+  });
+
+  it('takes a batch of changes in one step, as it would take them one by one', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const changes$ = hot<ConnectionChange | readonly ConnectionChange[]>('10ms a', {
+        a: [change(1, 'closed', 'active'), change(2, 'closed', 'active')],
+      });
+      const { result$ } = run(handOver([[active(1), active(2)]], 10), changes$);
+      expectObservable(result$).toBe('10ms (r|)', { r: report(10, { drained: 2, ...drainedBy(10) }) });
+    });
   });
 });

@@ -163,9 +163,8 @@ async function idleConnections(port: number, count: number, cleanup: Array<() =>
 describe('HttpAdapter: closing thousands of idle connections', () => {
   const cleanup = afterEachTest();
 
-  it('does not hold back a response in flight until the last idle connection has closed', async function () {
-    this.timeout(30_000);
-    const idle = 3000;
+  /** A listening server (no linger) whose `/held` request waits for `answer()`; every other request gets `ok`. */
+  async function heldServer(): Promise<{ graceful: GracefulServer; port: number; answer: () => (() => void) | undefined }> {
     let answer: (() => void) | undefined;
     const server = http.createServer((req, res) => {
       if (req.url === '/held') answer = () => void res.end('held');
@@ -177,12 +176,37 @@ describe('HttpAdapter: closing thousands of idle connections', () => {
       server.closeAllConnections();
       server.close();
     });
-    const port = portOf(await graceful.listen(loopback));
+    return { graceful, port: portOf(await graceful.listen(loopback)), answer: () => answer };
+  }
+
+  it('marks the response in flight on the newest of 300 connections Connection: close within the shutdown call', async function () {
+    this.timeout(30_000);
+    const { graceful, port, answer: held } = await heldServer();
+    await withDeadline(idleConnections(port, 300, cleanup), 20_000, '300 idle connections');
+    // Opened last: the connections are handed to the drain in slices, and this one is in the third.
+    const client = await RawClient.connect(port);
+    cleanup.push(() => client.destroy());
+    client.get('/held');
+    await until(() => held() !== undefined, 2000, 'the held request reaching the application');
+
+    graceful.shutdown();
+    held()?.(); // the head goes out within the turn of the call
+    const response = await client.read(10_000);
+
+    expect(response).to.include({ status: 200, body: 'held' });
+    expect(response.headers.connection).to.equal('close');
+    expect(await withDeadline(graceful.wait(), 15_000, 'the drain')).to.include({ closedIdle: 300, drained: 1, killed: 0 });
+  });
+
+  it('does not hold back a response in flight until the last idle connection has closed', async function () {
+    this.timeout(30_000);
+    const idle = 3000;
+    const { graceful, port, answer: held } = await heldServer();
     await withDeadline(idleConnections(port, idle, cleanup), 20_000, `${idle} idle connections`);
     const client = await RawClient.connect(port);
     cleanup.push(() => client.destroy());
     client.get('/held');
-    await until(() => answer !== undefined, 2000, 'the held request reaching the application');
+    await until(() => held() !== undefined, 2000, 'the held request reaching the application');
 
     // The held response is answered in the turn after the first idle connection closes; what
     // matters is how many idle connections close before it is sent, and how long it waits.
@@ -198,7 +222,7 @@ describe('HttpAdapter: closing thousands of idle connections', () => {
       if (closedIdle !== 1) return;
       setImmediate(() => {
         answeredAt = performance.now();
-        answer?.();
+        held()?.();
       });
     });
     cleanup.push(() => closes.unsubscribe());

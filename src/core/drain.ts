@@ -1,6 +1,8 @@
 import {
   BehaviorSubject,
+  concat,
   defer,
+  EMPTY,
   distinctUntilChanged,
   filter,
   map,
@@ -146,10 +148,31 @@ export interface DrainActions {
   cancel?(reason: CancelReason): void;
 }
 
+/**
+ * The connections open when a shutdown was asked for, handed over in slices: a host with thousands
+ * of them would hold its event loop for as long as it takes to list them all at once.
+ */
+export interface ConnectionSlices {
+  /**
+   * Each value a slice, the first one possibly while the drain is being subscribed; completes after
+   * the last. A connection may come again, or after a change of its own: the drain takes each once.
+   */
+  readonly slices$: Observable<readonly TrackedConnection[]>;
+  /** Hands over every connection not handed over yet, now, then completes `slices$`: the shutdown is ending. */
+  rest(): void;
+}
+
 /** One shutdown, as `drain()` needs it. */
 export interface DrainInput {
-  /** The connections open when the shutdown was asked for. */
+  /** The connections open when the shutdown was asked for (with `later`: those not in its slices). */
   readonly connections: Iterable<TrackedConnection>;
+  /**
+   * The connections open when the shutdown was asked for, in slices (default: all of them are in
+   * `connections`). Until the last slice, a change of a connection the drain has not been given yet
+   * takes it in, in the state the change left. The drain ends no earlier than the last slice; the
+   * deadline and `force$` ask for the rest at once (`rest()`).
+   */
+  readonly later?: ConnectionSlices;
   /**
    * The protocol an open connection speaks, as the Node side knows it now (default: `http1`). Asked
    * at the end of the shutdown, for what is still open then; a connection that closes earlier names
@@ -158,8 +181,11 @@ export interface DrainInput {
   readonly protocolOf?: (id: number) => Protocol;
   /** The result carries `byProtocol` (default false). */
   readonly byProtocol?: boolean;
-  /** Every later change of every connection; hot. */
-  readonly changes$: Observable<ConnectionChange>;
+  /**
+   * Every later change of every connection; hot. An array is a batch of changes made in one go (a
+   * slice of idle closes), which the drain takes in one step.
+   */
+  readonly changes$: Observable<ConnectionChange | readonly ConnectionChange[]>;
   /** Its first value ends the shutdown now (`force()`). */
   readonly force$: Observable<unknown>;
   /** Its first value ends the shutdown now as the deadline does (`timedOut`); default: never. */
@@ -180,8 +206,14 @@ export type DrainOutcome = 'drained' | 'deadline' | 'forced';
 /** What happens to the books of a shutdown. */
 export type DrainEvent =
   | { readonly type: 'change'; readonly change: ConnectionChange }
+  /** Changes made in one go, in their order (a slice of idle closes): one step for all. */
+  | { readonly type: 'changes'; readonly changes: readonly ConnectionChange[] }
   /** The pre-drain delay is over (at once without one): the drain begins. */
   | { readonly type: 'begin' }
+  /** A slice of the connections open when the shutdown was asked for (`DrainInput.later`). */
+  | { readonly type: 'opened'; readonly connections: readonly TrackedConnection[] }
+  /** Every connection open when the shutdown was asked for has been handed over. */
+  | { readonly type: 'allOpened' }
   | { readonly type: 'listenerClosed' }
   /** The Node side would not close these as idle: they have work in progress. */
   | { readonly type: 'refused'; readonly ids: readonly number[] }
@@ -196,6 +228,8 @@ export type DrainCommand =
   | { readonly type: 'stopAccepting' }
   | { readonly type: 'closeIdle'; readonly ids: readonly number[] }
   | { readonly type: 'cancel'; readonly reason: CancelReason }
+  /** The shutdown is ending before every connection was handed over: hand over the rest now. */
+  | { readonly type: 'handOverRest' }
   | { readonly type: 'finish'; readonly finish: Finish };
 
 /**
@@ -263,17 +297,24 @@ export interface Books {
   lastIdleCloseMs: number | undefined;
   /** When the last drained connection closed, in ms from `startedAt` (`undefined`: none yet). */
   lastDrainedCloseMs: number | undefined;
+  /** Every connection open when the shutdown was asked for is in the books (or has left them). */
+  allOpened: boolean;
+  /** Until then, the ones that closed: a slice that still names one must not open it again. */
+  readonly gone: Set<number>;
+  /** The deadline or `force()` came before the last slice: the drain ends so once the rest is in. */
+  ending: 'deadline' | 'forced' | undefined;
   finished: boolean;
 }
 
 /**
  * Opens the books of a shutdown on the connections open when it was asked for, at scheduler time
- * `startedAt` (default 0).
+ * `startedAt` (default 0). With `sliced`, more of them come in `opened` events, then `allOpened`.
  */
 export function openBooks(
   connections: Iterable<TrackedConnection>,
   options: Pick<DrainOptions, 'idleLinger' | 'waitForHijacked'> & Partial<Pick<DrainOptions, 'timeout' | 'cancelAhead'>>,
   startedAt = 0,
+  sliced = false,
 ): Books {
   const { timeout = 0, cancelAhead = 0 } = options;
   const books: Books = {
@@ -292,6 +333,9 @@ export function openBooks(
     closed: { http1: { closedIdle: 0, drained: 0 }, http2: { closedIdle: 0, drained: 0 } },
     lastIdleCloseMs: undefined,
     lastDrainedCloseMs: undefined,
+    allOpened: !sliced,
+    gone: new Set(),
+    ending: undefined,
     finished: false,
   };
   for (const connection of connections) track(books, connection);
@@ -313,6 +357,9 @@ export function step(books: Books, event: DrainEvent, now: number): DrainCommand
     case 'change':
       applyChange(books, event.change, now, commands);
       break;
+    case 'changes':
+      for (const change of event.changes) applyChange(books, change, now, commands);
+      break;
     case 'begin':
       books.draining = true;
       books.drainBeganAt = now;
@@ -320,6 +367,17 @@ export function step(books: Books, event: DrainEvent, now: number): DrainCommand
       if (books.cancelOnBegin) cancel(books, 'deadline', commands);
       closeLingered(books, now, commands);
       commands.push({ type: 'stopAccepting' });
+      break;
+    case 'opened':
+      takeIn(books, event.connections, now, commands);
+      break;
+    case 'allOpened':
+      books.allOpened = true;
+      books.gone.clear();
+      if (books.ending !== undefined) {
+        commands.push(finish(books, books.ending));
+        return commands;
+      }
       break;
     case 'listenerClosed':
       books.listenerClosed = true;
@@ -343,10 +401,18 @@ export function step(books: Books, event: DrainEvent, now: number): DrainCommand
     case 'end':
       // The handlers hear of it before anything is destroyed under them.
       cancel(books, event.outcome, commands);
+      if (!books.allOpened) {
+        // The survivors not handed over yet must be counted too: the rest comes in this turn.
+        books.ending ??= event.outcome;
+        commands.push({ type: 'handOverRest' });
+        return commands;
+      }
       commands.push(finish(books, event.outcome));
       return commands;
   }
-  if (books.draining && books.listenerClosed && books.entries.size === 0) commands.push(finish(books, 'drained'));
+  if (books.draining && books.listenerClosed && books.allOpened && books.entries.size === 0) {
+    commands.push(finish(books, 'drained'));
+  }
   return commands;
 }
 
@@ -423,6 +489,7 @@ export function latest(a: number | undefined, b: number | undefined): number | u
  */
 export function drain({
   connections,
+  later,
   protocolOf,
   byProtocol = false,
   changes$,
@@ -438,7 +505,7 @@ export function drain({
     const delayEndsAt = startAt + options.drainDelay;
     const deadlineAt = delayEndsAt + timeout;
     const at = (time: number): Observable<0> => defer(() => timer(Math.max(0, time - scheduler.now()), scheduler));
-    const books = openBooks(connections, options, startAt);
+    const books = openBooks(connections, options, startAt, later !== undefined);
     /** What the Node side reports back: the listener closed, connections it refused to close. */
     const reports = new Subject<DrainEvent>();
     const lingerAt = new BehaviorSubject(Infinity);
@@ -463,7 +530,16 @@ export function drain({
       distinctUntilChanged(),
       switchMap((time) => (time === Infinity ? NEVER : at(time).pipe(map((): DrainEvent => ({ type: 'lingerOver', at: time }))))),
     );
-    const connectionChanges$: Observable<DrainEvent> = changes$.pipe(map((change) => ({ type: 'change', change })));
+    const connectionChanges$: Observable<DrainEvent> = changes$.pipe(
+      map((change): DrainEvent => (isBatch(change) ? { type: 'changes', changes: change } : { type: 'change', change })),
+    );
+    const opened$: Observable<DrainEvent> =
+      later === undefined
+        ? EMPTY
+        : concat(
+            later.slices$.pipe(map((slice): DrainEvent => ({ type: 'opened', connections: slice }))),
+            of<DrainEvent>({ type: 'allOpened' }),
+          );
 
     let finished: ShutdownResult | undefined;
     const carryOut = (command: DrainCommand): void => {
@@ -476,6 +552,9 @@ export function drain({
           break;
         case 'cancel':
           actions.cancel?.(command.reason);
+          break;
+        case 'handOverRest':
+          later?.rest();
           break;
         case 'finish': {
           const { finish: last } = command;
@@ -491,9 +570,10 @@ export function drain({
       }
     };
 
-    // The books open first (changes), the deadline's timer is set before anything is closed, and
-    // the drain begins last; the Node side's reports and the linger come back through subjects.
-    return merge(connectionChanges$, reports, lingerOver$, deadline$, cancelDue$, forced$, begin$).pipe(
+    // The books open first (changes, then the first slice), the deadline's timer is set before
+    // anything is closed, and the drain begins last; the Node side's reports and the linger come
+    // back through subjects.
+    return merge(connectionChanges$, reports, lingerOver$, deadline$, cancelDue$, forced$, opened$, begin$).pipe(
       scan(
         (state: Decision, event: DrainEvent): Decision => ({
           books: state.books,
@@ -522,6 +602,10 @@ interface Decision {
   readonly commands: readonly DrainCommand[];
 }
 
+function isBatch(changes: ConnectionChange | readonly ConnectionChange[]): changes is readonly ConnectionChange[] {
+  return Array.isArray(changes);
+}
+
 /** Takes a connection into the books (hijacked ones only with `waitForHijacked`). */
 function track(books: Books, { id, state, idleSince }: TrackedConnection): void {
   if (state === 'hijacked') {
@@ -535,12 +619,18 @@ function track(books: Books, { id, state, idleSince }: TrackedConnection): void 
 
 function applyChange(books: Books, change: ConnectionChange, now: number, commands: DrainCommand[]): void {
   const { id, state } = change;
+  if (!books.allOpened && change.previous !== undefined && !known(books, id)) {
+    // Open at the start and not handed over yet: it was in the state this change left.
+    track(books, { id, state: change.previous, idleSince: books.startedAt });
+    if (change.previous === 'hijacked' && books.draining) books.hijackedAtDrain++;
+  }
   if (state === 'new') {
     track(books, { id, state, idleSince: now });
     becameIdle(books, id, now, commands);
     return;
   }
   if (state === 'closed') {
+    if (!books.allOpened) books.gone.add(id);
     books.hijacked.delete(id);
     const entry = books.entries.get(id);
     if (entry === undefined) return;
@@ -567,6 +657,32 @@ function applyChange(books: Books, change: ConnectionChange, now: number, comman
     entry.idleSince = now;
     becameIdle(books, id, now, commands);
   }
+}
+
+/**
+ * A slice of the connections open at the start: each one the books do not know yet is taken in
+ * (one known has come before, or has changed since: the books already follow it). During the drain
+ * the idle ones among them are closed at once with no linger, or linger.
+ */
+function takeIn(books: Books, connections: readonly TrackedConnection[], now: number, commands: DrainCommand[]): void {
+  const idle: number[] = [];
+  for (const connection of connections) {
+    if (known(books, connection.id)) continue;
+    track(books, connection);
+    if (!books.draining) continue;
+    if (connection.state === 'hijacked') books.hijackedAtDrain++;
+    if (books.ending !== undefined) continue; // the finish closes or destroys it
+    const entry = books.entries.get(connection.id);
+    if (entry === undefined || !closable(entry)) continue;
+    if (books.idleLinger === 0) idle.push(connection.id);
+    else books.lingerAt = Math.min(books.lingerAt, lingerEnds(books, entry.idleSince));
+  }
+  if (idle.length > 0) closeIdle(books, idle, commands);
+}
+
+/** The books follow this connection (a hijacked one even when the drain does not wait for it), or saw it close. */
+function known(books: Books, id: number): boolean {
+  return books.entries.has(id) || books.hijacked.has(id) || books.gone.has(id);
 }
 
 /** During the drain, an idle connection is closed at once with no linger, or lingers. */

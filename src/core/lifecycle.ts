@@ -1,5 +1,5 @@
 import { BehaviorSubject, distinctUntilChanged, filter, Observable, Subject, Subscription } from 'rxjs';
-import { drain, DrainActions, DrainOptions, ShutdownResult, TrackedConnection } from './drain';
+import { ConnectionSlices, drain, DrainActions, DrainOptions, ShutdownResult, TrackedConnection } from './drain';
 export type { DrainOptions, ProtocolCounts, ProtocolSplit, ShutdownResult } from './drain';
 import { sharedFold } from './shared-fold';
 import {
@@ -32,6 +32,17 @@ export interface LifecycleHost<C extends ConnectionChange = ConnectionChange> ex
   protocolOf?(id: number): Protocol;
   /** A shutdown begins: from now on responses say `Connection: close`. */
   beginShutdown(): void;
+  /**
+   * The connections open now, for a shutdown that has just begun, in slices over turns of the
+   * event loop; each connection learns of the shutdown (its response in flight says
+   * `Connection: close`) as its slice is taken. Without it the drain takes `connections()` at once.
+   */
+  connectionsInSlices?(): ConnectionSlices;
+  /**
+   * `changes$` as the drain takes them, where the changes made in one go (a slice of idle closes)
+   * come as one array (default: `changes$`).
+   */
+  drainChanges?(): Observable<ConnectionChange | readonly ConnectionChange[]>;
   /** The shutdown has ended: keep-alive works as usual again. */
   endShutdown(): void;
 }
@@ -131,11 +142,13 @@ export class Lifecycle {
     // listener is really closed (after the loop has accepted what the kernel had queued).
     if (drainDelay > 0) this.enter({ phase: 'draining', accepting: true });
 
+    const later = this.host.connectionsInSlices?.();
     const drain$ = drain({
-      connections: this.host.connections(),
+      connections: later === undefined ? this.host.connections() : [],
+      ...(later === undefined ? {} : { later }),
       protocolOf: (id) => this.host.protocolOf?.(id) ?? 'http1',
       byProtocol: this.host.mixedProtocols === true,
-      changes$: this.host.changes$,
+      changes$: this.host.drainChanges?.() ?? this.host.changes$,
       force$: ending.pipe(filter((request) => request === 'force')),
       expire$: ending.pipe(filter((request) => request === 'expire')),
       options: this.options,

@@ -90,8 +90,11 @@ export class ConnectionRegistry {
   private readonly changes = new Broadcast<ConnectionEvent>();
   /** Each connection under its socket; an HTTP/2 connection also under its session. */
   private readonly records = new Map<Socket | Http2Session, Connection>();
-  /** The connections by id during a shutdown, when the drain names them by id. */
-  private ids: Map<number, Connection> | undefined;
+  /**
+   * The connections by id, for the drain, which names them by id. Kept all along (a set and a
+   * delete per connection), so that a shutdown never builds it under a loop it must not hold.
+   */
+  private ids: Map<number, Connection> | undefined = new Map();
   private nextId = 0;
   private readonly epoch: number;
 
@@ -116,32 +119,52 @@ export class ConnectionRegistry {
     return this.records.get(key);
   }
 
-  /** During a shutdown, the open connection with this id; `undefined` outside one. */
+  /** The open connection with this id. */
   byId(id: number): Connection | undefined {
     return this.ids?.get(id);
   }
 
-  /** Each open connection once. */
-  *all(): IterableIterator<Connection> {
-    for (const [key, c] of this.records) if (key === c.socket) yield c;
+  /**
+   * Each open connection once, read as it goes: one that closes before it is reached is skipped,
+   * one accepted meanwhile is reached too (a TLS connection whose handshake ends meanwhile may come
+   * twice). Not a generator: resumed thousands of times in a row, a generator costs twice as much
+   * before V8 has compiled it, and a shutdown runs once a process.
+   */
+  all(): IterableIterator<Connection> {
+    const entries = this.records.entries();
+    const iterator: IterableIterator<Connection> = {
+      next: () => {
+        for (let entry = entries.next(); entry.done !== true; entry = entries.next()) {
+          const [key, c] = entry.value;
+          if (key === c.socket) return { done: false, value: c };
+        }
+        return { done: true, value: undefined };
+      },
+      [Symbol.iterator]: () => iterator,
+    };
+    return iterator;
   }
 
-  /** The open connections as the drain and a late `state$` subscriber need them. */
-  tracked(): TrackedConnection[] {
+  /** These connections (default: every open one) as the drain and a late `state$` subscriber need them. */
+  tracked(of: Iterable<Connection> = this.all()): TrackedConnection[] {
     const list: TrackedConnection[] = [];
-    for (const c of this.all()) list.push({ id: c.id, state: c.state, idleSince: this.epoch + c.idleAt });
+    for (const c of of) list.push({ id: c.id, state: c.state, idleSince: this.epoch + c.idleAt });
     return list;
   }
 
-  beginShutdown(): void {
+  /**
+   * A shutdown begins: from now on requests are told so (`shuttingDown`), and `inFlight` is called at
+   * once for each HTTP/1 connection with a response pending, whose head may go out at any moment and
+   * must say `Connection: close`. One look at each connection, nothing built: the rest of what a
+   * shutdown does to each one goes in slices (`HttpAdapter.connectionsInSlices`).
+   */
+  beginShutdown(inFlight: (c: Http1Connection) => void): void {
     this.shuttingDown = true;
-    this.ids = new Map();
-    for (const c of this.all()) this.ids.set(c.id, c);
+    for (const c of this.records.values()) if (c.protocol === 'http1' && c.newest !== undefined) inFlight(c);
   }
 
   endShutdown(): void {
     this.shuttingDown = false;
-    this.ids = undefined;
   }
 
   /**

@@ -4,11 +4,11 @@ import { Server as HttpsServer } from 'node:https';
 import type { Http2ServerRequest, Http2Session, Http2Stream } from 'node:http2';
 import { Server as NetServer, Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
-import type { Observable, SchedulerLike } from 'rxjs';
-import type { CancelReason, TrackedConnection } from '../core/drain';
+import { merge, Observable, SchedulerLike, Subject } from 'rxjs';
+import type { CancelReason, ConnectionSlices, TrackedConnection } from '../core/drain';
 import type { LifecycleHost } from '../core/lifecycle';
 import type { ConnState, Protocol } from '../core/state';
-import { ConnectionEvent, ConnectionRegistry, Http1Connection } from './connection-registry';
+import { Connection, ConnectionEvent, ConnectionRegistry, Http1Connection } from './connection-registry';
 import { holdEventLoop, inSlices } from './event-loop';
 import { Http1Connections } from './http1';
 import { Http2Sessions } from './http2-sessions';
@@ -26,6 +26,15 @@ export type { ConnectionEvent } from './connection-registry';
  * a few ms at most, and a response in flight waits no longer than that while thousands close.
  */
 const closesPerTurn = 128;
+
+/**
+ * At most this many open connections are handed to the drain in one turn when a shutdown begins
+ * (the first slice within the call): each costs the books' entry (and GOAWAY for an HTTP/2 session),
+ * so that the call returns within a few ms however many connections are open. As many as
+ * `closesPerTurn`: the idle ones of a slice are closed in one slice of closes, two turns later,
+ * so that a turn carries at most one slice of each.
+ */
+const opensPerTurn = closesPerTurn;
 
 /**
  * Turns a server's events into connection changes, and carries out the lifecycle's decisions on
@@ -61,6 +70,10 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
   private closeListenerNow: (() => void) | undefined;
   /** TCP connections accepted so far: the listener closes once the loop has accepted what the kernel queued. */
   private accepted = 0;
+  /** The changes made by the closes under way, held back to go to the drain as one batch (`inOneBatch`). */
+  private batch: ConnectionEvent[] | undefined;
+  /** The batches of `inOneBatch`, for `drainChanges`. */
+  private readonly batches = new Subject<readonly ConnectionEvent[]>();
   /** Ends the hold on the event loop that a shutdown keeps (Node unrefs a session's socket once GOAWAY is sent). */
   private releaseHold: (() => void) | undefined;
 
@@ -134,13 +147,67 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
     return this.registry.byId(id)?.protocol ?? 'http1';
   }
 
+  /** The response in flight that will be answered last on each HTTP/1 connection says `Connection: close`, from now on. */
   beginShutdown(): void {
     this.releaseHold = holdEventLoop();
-    this.registry.beginShutdown();
-    for (const c of this.registry.all()) {
-      if (c.protocol === 'http2') this.http2.beginShutdown(c);
-      else this.http1.beginShutdown(c);
-    }
+    this.registry.beginShutdown((c) => this.http1.beginShutdown(c));
+  }
+
+  /**
+   * The open connections in slices of `opensPerTurn`, one a turn, the first within the call that
+   * subscribes; an HTTP/2 session is told GOAWAY as its slice is taken (until then it may open
+   * streams, which are served). Requests that arrive meanwhile are marked as they come
+   * (`registry.shuttingDown`).
+   */
+  connectionsInSlices(): ConnectionSlices {
+    const open = this.registry.all();
+    let restAsked = false;
+    let takeRest: (() => void) | undefined;
+    const slices$ = new Observable<readonly TrackedConnection[]>((subscriber) => {
+      let next: NodeJS.Immediate | undefined;
+      /** Hands over one slice (all that is left once the rest is asked); false when none is left. */
+      const take = (): boolean => {
+        const most = restAsked ? Infinity : opensPerTurn;
+        const batch: Connection[] = [];
+        let left = true;
+        while (batch.length < most) {
+          const entry = open.next();
+          if (entry.done === true) {
+            left = false;
+            break;
+          }
+          const c = entry.value;
+          if (c.protocol === 'http2') this.http2.beginShutdown(c);
+          batch.push(c);
+        }
+        if (batch.length > 0) subscriber.next(this.registry.tracked(batch));
+        return left;
+      };
+      const turn = (): void => {
+        next = undefined;
+        if (!take()) subscriber.complete();
+        else if (!subscriber.closed) next = setImmediate(turn);
+      };
+      takeRest = () => {
+        if (next !== undefined) clearImmediate(next);
+        next = undefined;
+        while (take());
+        subscriber.complete();
+      };
+      if (restAsked) takeRest();
+      else turn();
+      return () => {
+        if (next !== undefined) clearImmediate(next);
+        takeRest = undefined;
+      };
+    });
+    return {
+      slices$,
+      rest: () => {
+        restAsked = true;
+        takeRest?.();
+      },
+    };
   }
 
   /**
@@ -190,24 +257,62 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
     this.pendingCloses.add(cancel);
   }
 
-  closeIdleNow(ids: readonly number[]): readonly number[] {
-    const busy: number[] = [];
-    for (const id of ids) {
-      const c = this.registry.byId(id);
-      if (c === undefined) continue;
-      const closed = c.protocol === 'http2' ? this.http2.closeIfIdle(c) : this.http1.closeIfIdle(c);
-      if (!closed) busy.push(id);
-    }
-    return busy;
+  /**
+   * `changes$` for the drain: the changes made by one call of `closeIdleNow` or `destroy` (a slice of
+   * closes: 128 `closed`) come as one array, after it, so that the drain takes them in one step; any
+   * other change comes alone, as it happens.
+   */
+  drainChanges(): Observable<ConnectionEvent | readonly ConnectionEvent[]> {
+    const alone$ = new Observable<ConnectionEvent>((subscriber) =>
+      this.registry.changes$.subscribe({
+        next: (change) => {
+          if (this.batch !== undefined) this.batch.push(change);
+          else subscriber.next(change);
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      }),
+    );
+    return merge(alone$, this.batches);
   }
 
-  destroy(ids: readonly number[]): void {
-    for (const id of ids) {
-      const c = this.registry.byId(id);
-      if (c === undefined) continue;
-      if (c.protocol === 'http2') this.http2.destroy(c);
-      else this.http1.destroy(c);
+  /** Runs `work`, holding back the changes it makes for the drain, which gets them as one batch after it. */
+  private inOneBatch<T>(work: () => T): T {
+    if (this.batch !== undefined) return work(); // within a batch already: it goes out with that one
+    const batch: ConnectionEvent[] = [];
+    this.batch = batch;
+    try {
+      return work();
+    } finally {
+      this.batch = undefined;
+      if (batch.length > 0) this.batches.next(batch);
     }
+  }
+
+  /** Closes these connections if they are idle by their bytes; returns the busy ones. Their closes reach the drain as one batch. */
+  closeIdleNow(ids: readonly number[]): readonly number[] {
+    return this.inOneBatch(() => {
+      const busy: number[] = [];
+      for (const id of ids) {
+        const c = this.registry.byId(id);
+        if (c === undefined) continue;
+        const closed = c.protocol === 'http2' ? this.http2.closeIfIdle(c) : this.http1.closeIfIdle(c);
+        if (!closed) busy.push(id);
+      }
+      return busy;
+    });
+  }
+
+  /** Destroys these connections; their closes reach the drain as one batch. */
+  destroy(ids: readonly number[]): void {
+    this.inOneBatch(() => {
+      for (const id of ids) {
+        const c = this.registry.byId(id);
+        if (c === undefined) continue;
+        if (c.protocol === 'http2') this.http2.destroy(c);
+        else this.http1.destroy(c);
+      }
+    });
   }
 
   /** HTTP/2: a session Node makes while this connection's event is delivered belongs to it. */
