@@ -20,7 +20,11 @@ const zlib = require('node:zlib');
 // drain rewritten as step + settle, and TSDoc on every member: 71,816 / 72,123 bytes; 20 % above.
 // Raised 2026-12-02 (issue 10): shutdownOn, abortSignal and its request signals, GracefulGroup,
 // runCleanup and the option reader, with their TSDoc: 115,492 / 115,991 bytes; 20 % above.
-const BUDGET_BYTES = 139_000;
+// Raised 2026-12-02 (issue 12): the listener's own module (listener.ts: backlog 0 while the accept
+// queue is served), state$ as one shared fold with its broadcast (shared-fold.ts, broadcast.ts,
+// in place of RxJS operators the package does not count), the drain taking connections in slices
+// and closes in batches, with their TSDoc: 155,499 / 156,100 bytes; 20 % above.
+const BUDGET_BYTES = 187_000;
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');
