@@ -198,6 +198,25 @@ describe('HttpAdapter: closing thousands of idle connections', () => {
     expect(await withDeadline(graceful.wait(), 15_000, 'the drain')).to.include({ closedIdle: 300, drained: 1, killed: 0 });
   });
 
+  it('force() while the connections are still handed to the drain in slices destroys every one and counts the one in flight killed', async function () {
+    this.timeout(30_000);
+    const { graceful, port, answer: held } = await heldServer();
+    await withDeadline(idleConnections(port, 300, cleanup), 20_000, '300 idle connections');
+    // Opened last: its slice would come two turns after the call.
+    const client = await RawClient.connect(port);
+    cleanup.push(() => client.destroy());
+    client.get('/held');
+    await until(() => held() !== undefined, 2000, 'the held request reaching the application');
+
+    graceful.shutdown();
+    graceful.force(); // within the turn of the call: the drain asks for the slices not taken yet
+    const result = await withDeadline(graceful.wait(), 10_000, 'the forced end');
+
+    expect(result).to.include({ forced: true, killed: 1, drained: 0 });
+    expect(result.closedIdle).to.equal(300);
+    await client.waitClosed(2000);
+  });
+
   it('does not hold back a response in flight until the last idle connection has closed', async function () {
     this.timeout(30_000);
     const idle = 3000;
