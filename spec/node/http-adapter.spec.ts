@@ -179,15 +179,27 @@ describe('HttpAdapter: closing thousands of idle connections', () => {
     return { graceful, port: portOf(await graceful.listen(loopback)), answer: () => answer };
   }
 
-  it('marks the response in flight on the newest of 300 connections Connection: close within the shutdown call', async function () {
-    this.timeout(30_000);
+  /**
+   * 300 idle keep-alive connections, then one more, opened last, whose `/held` request the
+   * application holds: the connections go to the drain in slices of 128, and this one is in the third.
+   */
+  async function heldBehind300Idle(): Promise<{
+    graceful: GracefulServer;
+    client: RawClient;
+    held: () => (() => void) | undefined;
+  }> {
     const { graceful, port, answer: held } = await heldServer();
     await withDeadline(idleConnections(port, 300, cleanup), 20_000, '300 idle connections');
-    // Opened last: the connections are handed to the drain in slices, and this one is in the third.
     const client = await RawClient.connect(port);
     cleanup.push(() => client.destroy());
     client.get('/held');
     await until(() => held() !== undefined, 2000, 'the held request reaching the application');
+    return { graceful, client, held };
+  }
+
+  it('marks the response in flight on the newest of 300 connections Connection: close within the shutdown call', async function () {
+    this.timeout(30_000);
+    const { graceful, client, held } = await heldBehind300Idle();
 
     graceful.shutdown();
     held()?.(); // the head goes out within the turn of the call
@@ -200,13 +212,7 @@ describe('HttpAdapter: closing thousands of idle connections', () => {
 
   it('force() while the connections are still handed to the drain in slices destroys every one and counts the one in flight killed', async function () {
     this.timeout(30_000);
-    const { graceful, port, answer: held } = await heldServer();
-    await withDeadline(idleConnections(port, 300, cleanup), 20_000, '300 idle connections');
-    // Opened last: its slice would come two turns after the call.
-    const client = await RawClient.connect(port);
-    cleanup.push(() => client.destroy());
-    client.get('/held');
-    await until(() => held() !== undefined, 2000, 'the held request reaching the application');
+    const { graceful, client } = await heldBehind300Idle();
 
     graceful.shutdown();
     graceful.force(); // within the turn of the call: the drain asks for the slices not taken yet
