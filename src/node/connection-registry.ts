@@ -94,7 +94,7 @@ export class ConnectionRegistry {
    * The connections by id, for the drain, which names them by id. Kept all along (a set and a
    * delete per connection), so that a shutdown never builds it under a loop it must not hold.
    */
-  private ids: Map<number, Connection> | undefined = new Map();
+  private readonly ids = new Map<number, Connection>();
   private nextId = 0;
   private readonly epoch: number;
 
@@ -121,7 +121,7 @@ export class ConnectionRegistry {
 
   /** The open connection with this id. */
   byId(id: number): Connection | undefined {
-    return this.ids?.get(id);
+    return this.ids.get(id);
   }
 
   /**
@@ -188,7 +188,7 @@ export class ConnectionRegistry {
       handshake: undefined,
     };
     this.records.set(socket, c);
-    this.ids?.set(c.id, c);
+    this.ids.set(c.id, c);
     if (watch) socket.on('close', this.onSocketClose);
     this.publish(c, undefined);
     return c;
@@ -211,7 +211,7 @@ export class ConnectionRegistry {
   replace(next: Http2Connection): void {
     this.records.set(next.socket, next);
     this.records.set(next.session, next);
-    this.ids?.set(next.id, next);
+    this.ids.set(next.id, next);
   }
 
   change(c: Connection, state: ConnState): void {
@@ -236,7 +236,7 @@ export class ConnectionRegistry {
     this.records.delete(c.socket);
     if (c.protocol === 'http2') this.records.delete(c.session);
     this.forgotten(c);
-    this.ids?.delete(c.id);
+    this.ids.delete(c.id);
     this.change(c, 'closed');
   }
 
