@@ -68,6 +68,10 @@ export interface DoneEvent extends ShutdownReport {
   readonly stateAfter: { readonly open: number; readonly phase: string } | null;
   /** The longest the server's event loop was held at once between the shutdown call and this report, ms (harness/loop-gaps.ts). */
   readonly longestLoopGapMs: number;
+  /** The longest gap less the GC pauses inside it: what the system's own work held, ms. */
+  readonly loopHoldWithoutGcMs: number;
+  /** GC pauses between the shutdown call and this report, summed, ms. */
+  readonly gcMs: number;
   /** Why the shutdown rejected, if it did. */
   readonly error: string | null;
   /** Every request id the handler received, and those whose response emitted `finish` (all of it handed to the socket). */

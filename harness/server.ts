@@ -122,12 +122,14 @@ function startShutdown(): boolean {
   const startedAt = performance.now();
   const loopGaps = watchLoopGaps();
   const finish = (report: ShutdownReport, error: string | null): void => {
-    const longestLoopGapMs = loopGaps();
+    const durationMs = performance.now() - startedAt;
+    const gaps = loopGaps();
     const after = running?.state?.();
     const stateAfter = after === undefined ? null : { open: after.open, phase: after.phase };
     const lastFinishMs = lastFinishAt === null ? null : lastFinishAt - startedAt;
-    const log = { received, finished, error, atShutdown, stateAfter, longestLoopGapMs };
-    const done: DoneEvent = { type: 'done', durationMs: performance.now() - startedAt, lastFinishMs, ...report, ...log };
+    const loop = { longestLoopGapMs: gaps.longestMs, loopHoldWithoutGcMs: gaps.longestWithoutGcMs, gcMs: gaps.gcMs };
+    const log = { received, finished, error, atShutdown, stateAfter, ...loop };
+    const done: DoneEvent = { type: 'done', durationMs, lastFinishMs, ...report, ...log };
     // Let go of the channel only once the message is written: a large log sent and then
     // disconnected at once never reached the orchestrator.
     sendToParent(done, () => {
