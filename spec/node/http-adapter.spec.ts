@@ -181,7 +181,7 @@ describe('HttpAdapter: closing thousands of idle connections', () => {
 
   /**
    * 300 idle keep-alive connections, then one more, opened last, whose `/held` request the
-   * application holds: the connections go to the drain in slices of 128, and this one is in the third.
+   * application holds: the connections go to the drain in slices of 32, and this one is in the tenth.
    */
   async function heldBehind300Idle(): Promise<{
     graceful: GracefulServer;

@@ -22,10 +22,13 @@ export type { ConnectionEvent } from './connection-registry';
 
 /**
  * At most this many idle connections are closed in one turn of the event loop. Closing one costs
- * the kernel's close of its socket and the books' step, 10–25 µs here: a slice holds the loop for
- * a few ms at most, and a response in flight waits no longer than that while thousands close.
+ * the kernel's close of its socket and the books' step: 20–30 µs on an idle 2-core machine, and
+ * up to 100–250 µs when the machine is busy (profiled, 2026-12-02: the `close` system call, not
+ * JavaScript). A slice then holds the loop for 1–8 ms, and a response in flight waits no longer
+ * than that while thousands close; 128 held it for up to 14 ms. More turns cost B a few ms at
+ * 10,000 connections (a turn of the loop is about 30 µs).
  */
-const closesPerTurn = 128;
+const closesPerTurn = 32;
 
 /**
  * At most this many open connections are handed to the drain in one turn when a shutdown begins
