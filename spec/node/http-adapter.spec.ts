@@ -210,6 +210,31 @@ describe('HttpAdapter: closing thousands of idle connections', () => {
     expect(await withDeadline(graceful.wait(), 15_000, 'the drain')).to.include({ closedIdle: 300, drained: 1, killed: 0 });
   });
 
+  it('marks the response in flight Connection: close after another connection closed by its client with its own response in flight', async function () {
+    const { graceful, port, answer } = await heldServer();
+    const closed: number[] = [];
+    const watching = graceful.connections$.subscribe(({ id, state }) => state === 'closed' && closed.push(id));
+    cleanup.push(() => watching.unsubscribe());
+    const gone = await RawClient.connect(port);
+    gone.get('/held');
+    await until(() => answer() !== undefined, 2000, 'the first held request reaching the application');
+    const client = await RawClient.connect(port);
+    cleanup.push(() => client.destroy());
+    const first = answer();
+    client.get('/held');
+    await until(() => answer() !== first, 2000, 'the second held request reaching the application');
+    gone.destroy(); // its response never goes out: the server forgets the connection while it was active
+    await until(() => closed.length === 1, 2000, 'the server seeing the first connection close');
+
+    graceful.shutdown();
+    answer()?.();
+    const response = await client.read(10_000);
+
+    expect(response).to.include({ status: 200, body: 'held' });
+    expect(response.headers.connection).to.equal('close');
+    expect(await withDeadline(graceful.wait(), 15_000, 'the drain')).to.include({ drained: 1, killed: 0 });
+  });
+
   it('force() while the connections are still handed to the drain in slices destroys every one and counts the one in flight killed', async function () {
     this.timeout(30_000);
     const { graceful, client } = await heldBehind300Idle();

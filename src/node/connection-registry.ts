@@ -96,6 +96,13 @@ export class ConnectionRegistry {
    */
   private readonly ids = new Map<number, Connection>();
   private nextId = 0;
+  /**
+   * How many connections are `active` now, kept where every state change passes (`change`): with
+   * none, a shutdown has no response in flight to mark and skips its look at every connection.
+   * The drain's own `active` is folded from the same changes in the core, which may not be
+   * running (no subscriber) and which the Node side does not read.
+   */
+  private active = 0;
   private readonly epoch: number;
 
   constructor(
@@ -160,6 +167,7 @@ export class ConnectionRegistry {
    */
   beginShutdown(inFlight: (c: Http1Connection) => void): void {
     this.shuttingDown = true;
+    if (this.active === 0) return; // a pending response makes its connection active
     for (const c of this.records.values()) if (c.protocol === 'http1' && c.newest !== undefined) inFlight(c);
   }
 
@@ -217,6 +225,8 @@ export class ConnectionRegistry {
   change(c: Connection, state: ConnState): void {
     const previous = c.state;
     c.state = state;
+    if (previous === 'active') this.active--;
+    if (state === 'active') this.active++;
     this.publish(c, previous);
   }
 
