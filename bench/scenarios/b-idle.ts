@@ -49,7 +49,7 @@ export async function idleConnections(bench: Bench): Promise<ScenarioReport> {
     title: 'B. Shutdown with idle keep-alive connections',
     method:
       `The load processes open N keep-alive connections (${openConcurrency} at a time per process; above 2,000 split over two processes), send one request on each and keep them idle ` +
-      `(server keepAliveTimeout ${keepAliveTimeoutMs / 1000} s so none expires during setup). Then the server process calls the system’s shutdown with a ${idleTimeoutMs / 1000} s timeout ` +
+      `(server keepAliveTimeout ${keepAliveTimeoutMs / 1000} s so none expires during setup). The server measures its memory (F: three \`gc()\`, then a 300 ms pause, so that V8’s concurrent sweeping after them does not run into the timed shutdown on the server’s one core). Then the server process calls the system’s shutdown with a ${idleTimeoutMs / 1000} s timeout ` +
       'and times, in its own clock, how long the shutdown takes to report that it has finished. ' +
       'rx-graceful’s systems run with `idleLinger: 0` (any `--rx-*` flag applies on top): B is the cost of closing idle connections; the default linger is judged by what pooled clients see (npm run e2e -- --only=fetch). ' +
       'Each server process is fresh: the first shutdown of a process, JIT compilation included, is what a deploy pays.',
