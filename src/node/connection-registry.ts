@@ -109,18 +109,22 @@ export interface Http2Connection extends ConnectionRecord {
 
 export type Connection = Http1Connection | Http2Connection;
 
-/** The fewest slots of `ConnectionsById`. */
-const minSlots = 16;
+/** The fewest slots of `ConnectionsById`: 2 ** 4. */
+const minSlotBits = 4;
 
 /**
- * The open connections by id, for the drain, which names them by id: an array indexed by the low
- * bits of the id (open addressing, linear probing), not a `Map`. A slot is 8 bytes and there are at
- * most 4/3 slots a connection above `minSlots` (10,000 connections: 13 bytes each), where a `Map`
- * entry costs 46 bytes at that size. Ids are handed out in order, so the connections open at one time
- * mostly have slots of their own, and a lookup one or two reads.
+ * The open connections by id, for the drain, which names them by id: an array of 2 ** n slots (open
+ * addressing, linear probing), not a `Map`. A slot is 8 bytes and there are at most 4/3 slots a
+ * connection above the fewest (10,000 connections: 13 bytes each), where a `Map` entry costs 46
+ * bytes at that size. An id's first slot is the top n bits of the id times 2 ** 32 / φ (Fibonacci
+ * hashing), not its low bits: ids are handed out in order, and in consecutive slots the open
+ * connections would make one run, which every delete walks to its end (a drain of 19,500 took
+ * twice as long).
  */
 class ConnectionsById {
-  private slots = ConnectionsById.emptySlots(minSlots);
+  private slots = ConnectionsById.emptySlots(2 ** minSlotBits);
+  /** 32 - n: `home` keeps the top n bits of the 32-bit product. */
+  private shift = 32 - minSlotBits;
   private count = 0;
 
   /** A packed array of `length` empty slots (`new Array(length)` would be holey, and past 100,000 slots a dictionary). */
@@ -130,10 +134,15 @@ class ConnectionsById {
     return slots;
   }
 
+  /** The first slot to look for `id` in. */
+  private home(id: number): number {
+    return Math.imul(id, 0x9e3779b9) >>> this.shift;
+  }
+
   get(id: number): Connection | undefined {
     const { slots } = this;
     const mask = slots.length - 1;
-    for (let i = id & mask; ; i = (i + 1) & mask) {
+    for (let i = this.home(id); ; i = (i + 1) & mask) {
       const c = slots[i];
       if (c === undefined || c.id === id) return c;
     }
@@ -143,7 +152,7 @@ class ConnectionsById {
   set(c: Connection): void {
     const { slots } = this;
     const mask = slots.length - 1;
-    let i = c.id & mask;
+    let i = this.home(c.id);
     for (let found = slots[i]; found !== undefined; found = slots[i]) {
       if (found.id === c.id) {
         slots[i] = c;
@@ -153,13 +162,13 @@ class ConnectionsById {
     }
     slots[i] = c;
     this.count++;
-    if (this.count * 4 > slots.length * 3) this.resize(slots.length * 2);
+    if (this.count * 4 > slots.length * 3) this.resize(this.shift - 1);
   }
 
   delete(id: number): void {
     const { slots } = this;
     const mask = slots.length - 1;
-    let hole = id & mask;
+    let hole = this.home(id);
     for (let c = slots[hole]; c?.id !== id; c = slots[hole]) {
       if (c === undefined) return;
       hole = (hole + 1) & mask;
@@ -169,22 +178,25 @@ class ConnectionsById {
     // Linear probing finds an entry only if no empty slot lies between its home slot and it: move
     // each later entry of the run whose home is not after the hole into the hole.
     for (let i = (hole + 1) & mask, c = slots[i]; c !== undefined; i = (i + 1) & mask, c = slots[i]) {
-      if (((i - (c.id & mask)) & mask) >= ((i - hole) & mask)) {
+      if (((i - this.home(c.id)) & mask) >= ((i - hole) & mask)) {
         slots[hole] = c;
         slots[i] = undefined;
         hole = i;
       }
     }
-    if (slots.length > minSlots && this.count * 8 < slots.length) this.resize(slots.length / 2);
+    if (this.shift < 32 - minSlotBits && this.count * 8 < slots.length) this.resize(this.shift + 1);
   }
 
-  private resize(length: number): void {
+  /** Moves every connection to a new array of 2 ** (32 - `shift`) slots. */
+  private resize(shift: number): void {
     const old = this.slots;
+    const length = 2 ** (32 - shift);
     const slots = ConnectionsById.emptySlots(length);
     const mask = length - 1;
+    this.shift = shift;
     for (const c of old) {
       if (c === undefined) continue;
-      let i = c.id & mask;
+      let i = this.home(c.id);
       while (slots[i] !== undefined) i = (i + 1) & mask;
       slots[i] = c;
     }
