@@ -135,6 +135,20 @@ describe('ConnectionRegistry (src/node/connection-registry.ts)', () => {
       expect(closeListeners(socket)).to.equal(listeners);
     });
 
+    it('keeps no timer for its rounds once no idle connection waits for one', async () => {
+      /** The registry's private timer: nothing else shows that no round is due (an unref'd timer keeps nothing alive). */
+      const timerOf = (books: ConnectionRegistry): unknown => (books as unknown as { settleTimer: unknown }).settleTimer;
+      const { books, socket } = await idleAfterOneResponse();
+      expect(timerOf(books), 'while the connection waits for its round').to.not.equal(undefined);
+      socket.destroy();
+      await until(() => books.get(socket) === undefined, 1000, 'the close seen');
+      expect(timerOf(books), 'once it has closed').to.equal(undefined);
+      const other = await idleAfterOneResponse();
+      other.books.beginShutdown(() => undefined);
+      other.books.endShutdown();
+      expect(timerOf(other.books), 'once a shutdown has ended').to.equal(undefined);
+    });
+
     it('leaves them alone during a shutdown, which closes the idle connections itself', async () => {
       const { books, socket, listeners } = await idleAfterOneResponse();
       books.beginShutdown(() => undefined);

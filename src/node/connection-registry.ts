@@ -309,6 +309,10 @@ export class ConnectionRegistry {
 
   endShutdown(): void {
     this.shuttingDown = false;
+    // What is left open (hijacked connections) never goes idle again: no round has anything to do.
+    this.wentIdle.clear();
+    this.wentIdleBefore.clear();
+    this.stopSettling();
   }
 
   /**
@@ -375,6 +379,7 @@ export class ConnectionRegistry {
     if (c.protocol === 'http1' && c.idleRound >= this.idleRound - 1) {
       this.wentIdle.delete(c);
       this.wentIdleBefore.delete(c);
+      if (this.wentIdle.size === 0 && this.wentIdleBefore.size === 0) this.stopSettling();
     }
     this.change(c, 'closed');
   }
@@ -419,6 +424,12 @@ export class ConnectionRegistry {
     }
     if (this.wentIdleBefore.size > 0) this.settleTimer = setTimeout(this.settleIdle, this.settleDelay).unref();
   };
+
+  /** No round of `settleIdle` is due: nothing waits for one, and no timer is left for nothing. */
+  private stopSettling(): void {
+    clearTimeout(this.settleTimer);
+    this.settleTimer = undefined;
+  }
 
   /**
    * Whole ms, rounded up (never earlier than the clock): the difference of two clock readings is a
