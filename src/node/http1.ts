@@ -15,6 +15,14 @@ import type { RequestSignals } from './request-signals';
 export class Http1Connections {
   /** One listener for every response, not a closure per request: `this` is the response. */
   private readonly onResponseClose: (this: ServerResponse) => void;
+  /**
+   * During a shutdown, the response of each connection whose keep-alive this adapter turned off, to
+   * move the mark when a newer one comes. Weak: a mark ends with its connection, and none outlives a
+   * shutdown (every connection but a hijacked one, which has no response, is closed by its end).
+   */
+  private readonly marked = new WeakMap<Http1Connection, ServerResponse>();
+  /** Connections on which a request came after a response that said `close`, and was kept from the application. */
+  private readonly dropped = new WeakSet<Http1Connection>();
 
   constructor(
     private readonly registry: ConnectionRegistry,
@@ -39,7 +47,7 @@ export class Http1Connections {
       // A response on this connection already said `close` (RFC 9112 §9.6): the client sees the
       // close before any answer and may retry; processing it would lose its response.
       c.closeAnnounced = true;
-      c.dropped = true;
+      this.dropped.add(c);
       return false;
     }
     if (this.registry.shuttingDown) this.markClosing(c, res);
@@ -92,8 +100,10 @@ export class Http1Connections {
    * newest pending response of a connection is marked, and the mark moves when a newer one comes.
    */
   private markClosing(c: Http1Connection, res: ServerResponse): void {
-    if (c.marked !== undefined && c.marked !== res) restoreKeepAlive(c.marked);
-    c.marked = disableKeepAlive(res) ? res : undefined;
+    const marked = this.marked.get(c);
+    if (marked !== undefined && marked !== res) restoreKeepAlive(marked);
+    if (disableKeepAlive(res)) this.marked.set(c, res);
+    else this.marked.delete(c);
   }
 
   private responseClosed(res: ServerResponse): void {
@@ -102,7 +112,7 @@ export class Http1Connections {
     if (c?.protocol !== 'http1') return;
     c.pending--;
     if (c.newest === res) c.newest = undefined;
-    if (c.marked === res) c.marked = undefined;
+    if (this.registry.shuttingDown && this.marked.get(c) === res) this.marked.delete(c);
     if (announcedClose(res)) c.closeAnnounced = true;
     if (c.pending === 0 && c.closeAnnounced && this.registry.shuttingDown && this.finishedWithKernel(c, res)) {
       // Node's own end() would close the socket a few turns of the event loop from now; nothing
@@ -124,6 +134,6 @@ export class Http1Connections {
    * unanswered on it; with unread bytes a close would reset the connection under the response.
    */
   private finishedWithKernel(c: Http1Connection, res: ServerResponse): boolean {
-    return !this.tls && !c.dropped && res.req.complete && c.socket.writableLength === 0;
+    return !this.tls && !this.dropped.has(c) && res.req.complete && c.socket.writableLength === 0;
   }
 }

@@ -11,14 +11,17 @@ import { addressPair } from './node-internals';
 export class TlsHandoff {
   /** TCP connections still in their TLS handshake, by their address pair. */
   private readonly handshaking = new Map<string, Http1Connection>();
+  /** The address pair of each connection in `handshaking`: kept here, not on every record, for the few in a handshake. */
+  private readonly keys = new Map<Connection, string>();
 
   constructor(private readonly registry: ConnectionRegistry) {}
 
   /** A TCP connection: new, and in its handshake. */
   accept(socket: Socket): Http1Connection {
     const c = this.registry.accept(socket, true);
-    c.handshake = addressPair(socket);
-    this.handshaking.set(c.handshake, c);
+    const key = addressPair(socket);
+    this.handshaking.set(key, c);
+    this.keys.set(c, key);
     return c;
   }
 
@@ -34,8 +37,10 @@ export class TlsHandoff {
 
   /** `c` is gone, or past its handshake. */
   forget(c: Connection): void {
-    if (c.protocol !== 'http1' || c.handshake === undefined) return;
-    this.handshaking.delete(c.handshake);
-    c.handshake = undefined;
+    if (this.keys.size === 0) return; // not TLS, or no handshake under way: every close passes here
+    const key = this.keys.get(c);
+    if (key === undefined) return;
+    this.handshaking.delete(key);
+    this.keys.delete(c);
   }
 }
