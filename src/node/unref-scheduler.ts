@@ -13,12 +13,27 @@ class UnrefAction<T> extends Subscription implements SchedulerAction<T> {
   schedule(state?: T, delay = 0): Subscription {
     if (this.closed) return this;
     clearTimeout(this.handle);
-    this.handle = setTimeout(() => {
+    // Node's timers count whole ms of the loop's monotonic clock, `now()` is `Date.now()`: the two
+    // round at different instants, so a timer may fire while `now()` reads a ms short (a 100 ms
+    // deadline's `durationMs` read 99 on a busy machine). The work runs no earlier than `delay`
+    // by `now()`; a timer that fires short waits out the rest.
+    const due = unrefScheduler.now() + delay;
+    const fire = (): void => {
+      const left = due - unrefScheduler.now();
+      if (left > 0) {
+        this.arm(fire, left);
+        return;
+      }
       this.handle = undefined;
       this.work.call(this, state);
-    }, delay);
-    this.handle.unref();
+    };
+    this.arm(fire, delay);
     return this;
+  }
+
+  private arm(fire: () => void, ms: number): void {
+    this.handle = setTimeout(fire, ms);
+    this.handle.unref();
   }
 }
 
