@@ -113,9 +113,16 @@ export function requestOnSession(session: http2.ClientHttp2Session, id: string, 
     }
     const response = { status: 0, echoedId: undefined as string | undefined, chunks: [] as Buffer[], ended: false };
     let error: string | undefined;
+    // At the deadline: RST_STREAM CANCEL, then the stream ends here. `close()` alone only marks it
+    // closed; its 'close' waits for nghttp2 to close the stream once that frame is out, and on a
+    // session whose connection stays open but moves nothing more (E hammer over h2 under
+    // http-terminator) it never came, so the loop never ended. `destroy()` keeps the code `close()`
+    // set (same reason, same class) and emits 'close' without the network; a peer that still reads
+    // gets the RST_STREAM CANCEL as before.
     const cancel = (): void => {
       error = 'no answer by the deadline';
       stream.close(http2.constants.NGHTTP2_CANCEL);
+      stream.destroy();
     };
     const timer = setTimeout(cancel, Math.max(0, timeoutMs));
     stream.on('response', (headers) => {
