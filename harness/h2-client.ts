@@ -145,6 +145,19 @@ export function requestOnSession(session: http2.ClientHttp2Session, id: string, 
   });
 }
 
+/**
+ * The group's session, or a connect timeout once `deadline` (ms since the epoch) has passed: the
+ * group's connect may run up to `connectTimeoutMs` for the other loops, a loop waits no longer than
+ * its request may (as HTTP/1's `openHttp1` within the request's timeout).
+ */
+function sessionBy(group: SessionGroup, deadline: number): Promise<SessionResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<SessionResult>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: 'failed', reason: 'connect: timeout' }), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([group.session(), late]).finally(() => clearTimeout(timer));
+}
+
 /** A request loop's stream on its group's session; a stream the session would not take goes out, same id, on the next one. */
 export function h2Requester(group: SessionGroup, verify: Verify): Requester {
   let lastSession: http2.ClientHttp2Session | undefined;
@@ -152,7 +165,7 @@ export function h2Requester(group: SessionGroup, verify: Verify): Requester {
     async request(id, timeoutMs): Promise<Outcome> {
       const deadline = Date.now() + timeoutMs;
       for (let unsent = 1; ; unsent++) {
-        const opened = await group.session();
+        const opened = await sessionBy(group, deadline);
         if (opened.kind === 'refused') return opened;
         if (opened.kind === 'failed') return { kind: 'failed', reason: opened.reason, sent: false, fresh: true };
         const fresh = opened.session !== lastSession;
