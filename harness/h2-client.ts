@@ -113,9 +113,16 @@ export function requestOnSession(session: http2.ClientHttp2Session, id: string, 
     }
     const response = { status: 0, echoedId: undefined as string | undefined, chunks: [] as Buffer[], ended: false };
     let error: string | undefined;
+    // At the deadline: RST_STREAM CANCEL, then the stream ends here. `close()` alone only marks it
+    // closed; its 'close' waits for nghttp2 to close the stream once that frame is out, and on a
+    // session whose connection stays open but moves nothing more (E hammer over h2 under
+    // http-terminator) it never came, so the loop never ended. `destroy()` keeps the code `close()`
+    // set (same reason, same class) and emits 'close' without the network; a peer that still reads
+    // gets the RST_STREAM CANCEL as before.
     const cancel = (): void => {
       error = 'no answer by the deadline';
       stream.close(http2.constants.NGHTTP2_CANCEL);
+      stream.destroy();
     };
     const timer = setTimeout(cancel, Math.max(0, timeoutMs));
     stream.on('response', (headers) => {
@@ -138,6 +145,19 @@ export function requestOnSession(session: http2.ClientHttp2Session, id: string, 
   });
 }
 
+/**
+ * The group's session, or a connect timeout once `deadline` (ms since the epoch) has passed: the
+ * group's connect may run up to `connectTimeoutMs` for the other loops, a loop waits no longer than
+ * its request may (as HTTP/1's `openHttp1` within the request's timeout).
+ */
+function sessionBy(group: SessionGroup, deadline: number): Promise<SessionResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<SessionResult>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: 'failed', reason: 'connect: timeout' }), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([group.session(), late]).finally(() => clearTimeout(timer));
+}
+
 /** A request loop's stream on its group's session; a stream the session would not take goes out, same id, on the next one. */
 export function h2Requester(group: SessionGroup, verify: Verify): Requester {
   let lastSession: http2.ClientHttp2Session | undefined;
@@ -145,7 +165,7 @@ export function h2Requester(group: SessionGroup, verify: Verify): Requester {
     async request(id, timeoutMs): Promise<Outcome> {
       const deadline = Date.now() + timeoutMs;
       for (let unsent = 1; ; unsent++) {
-        const opened = await group.session();
+        const opened = await sessionBy(group, deadline);
         if (opened.kind === 'refused') return opened;
         if (opened.kind === 'failed') return { kind: 'failed', reason: opened.reason, sent: false, fresh: true };
         const fresh = opened.session !== lastSession;
