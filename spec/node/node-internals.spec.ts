@@ -284,6 +284,15 @@ describe('the Node internals the adapter relies on (Node 20)', function () {
       expect(acceptQueueLength(fd)).to.equal(1);
     });
 
+    it('acceptQueueLength finds a listener whose line in /proc/net/tcp comes after several reads of it, a line cut between two reads included', async function () {
+      if (process.platform !== 'linux') this.skip(); // /proc/net/tcp is Linux's
+      // 24 listeners: their lines (150 bytes each) span several of the reads acceptQueueLength
+      // makes, so some are found in a later read and some are cut across two.
+      const servers = await Promise.all(Array.from({ length: 24 }, () => listening()));
+      const queued = servers.map((server) => acceptQueueLength(listenFd(server) as number));
+      expect(queued).to.deep.equal(servers.map(() => 0));
+    });
+
     it('setBacklog returns false for a server that is not listening', () => {
       expect(setBacklog(net.createServer(), 0)).to.equal(false);
     });
