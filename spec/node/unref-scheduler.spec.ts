@@ -21,8 +21,8 @@ describe('unrefScheduler (src/node/unref-scheduler.ts)', () => {
     try {
       const ran = ranAfter(20);
       lag = 5;
-      // And not much later: the last ms is waited out turn by turn, not on a timer that rounds up
-      // (the upper bound is loose for a busy machine; the defect it catches took seconds).
+      // And not much later: a timer that fires short waits out only the rest (the upper bound is
+      // loose for a busy machine; an action left waiting on something else took seconds).
       expect(await withDeadline(ran, 2000, 'the action')).to.be.within(20, 500);
     } finally {
       Date.now = realNow;
