@@ -54,6 +54,26 @@ describe('ConnectionRegistry (src/node/connection-registry.ts)', () => {
       expect(books.byId(old.id)).to.equal(undefined);
     });
 
+    it('keeps its table through the closes of a shutdown and shrinks it to fit when the shutdown ends', () => {
+      const books = registry();
+      /** The slots of the id table: private, read here to see when it shrinks. */
+      const slots = (): number => (books as unknown as { ids: { slots: unknown[] } }).ids.slots.length;
+      const open = Array.from({ length: 1_000 }, () => books.accept(unconnected(), false));
+      const full = slots();
+      books.beginShutdown(() => undefined);
+      const kept = open.splice(0, 10);
+      for (const c of open) books.forget(c);
+      expect(slots(), 'slots during the shutdown').to.equal(full);
+      for (const c of kept) expect(books.byId(c.id), `open connection ${c.id}`).to.equal(c);
+      books.endShutdown();
+      // As deletes shrink it: halved while it holds fewer than one connection for 8 slots.
+      expect(slots(), 'slots after the shutdown').to.equal(64);
+      for (const c of kept) expect(books.byId(c.id), `open connection ${c.id}`).to.equal(c);
+      for (const c of open) expect(books.byId(c.id), `closed connection ${c.id}`).to.equal(undefined);
+      for (const c of kept) books.forget(c);
+      expect(slots(), 'slots once every connection is gone').to.equal(16);
+    });
+
     it('finds the connection that took the place of one with the same id', () => {
       const books = registry();
       const first = books.accept(unconnected(), false);

@@ -126,6 +126,14 @@ class ConnectionsById {
   /** 32 - n: `home` keeps the top n bits of the 32-bit product. */
   private shift = 32 - minSlotBits;
   private count = 0;
+  /**
+   * False while a shutdown closes connections by the thousand: each halving of the table would move
+   * every entry left, and V8 would compile the code that does it in the middle of the drain, on the
+   * core the drain runs on (a drain of 1,000 idle connections halved it seven times, and compiling
+   * `resize` and `emptySlots` took 6 ms of V8's compiler thread: `--trace-opt`, 2026-12-03). `fit()`
+   * shrinks it once when the shutdown ends.
+   */
+  shrinking = true;
 
   /** A packed array of `length` empty slots (`new Array(length)` would be holey, and past 100,000 slots a dictionary). */
   private static emptySlots(length: number): (Connection | undefined)[] {
@@ -184,7 +192,15 @@ class ConnectionsById {
         hole = i;
       }
     }
-    if (this.shift < 32 - minSlotBits && this.count * 8 < slots.length) this.resize(this.shift + 1);
+    if (this.shrinking && this.shift < 32 - minSlotBits && this.count * 8 < slots.length) this.resize(this.shift + 1);
+  }
+
+  /** Shrinks the table as far as the deletes would have shrunk it one by one, and lets them shrink it again. */
+  fit(): void {
+    this.shrinking = true;
+    let shift = this.shift;
+    while (shift < 32 - minSlotBits && this.count * 8 < 2 ** (32 - shift)) shift++;
+    if (shift !== this.shift) this.resize(shift);
   }
 
   /** Moves every connection to a new array of 2 ** (32 - `shift`) slots. */
@@ -311,12 +327,14 @@ export class ConnectionRegistry {
    */
   beginShutdown(inFlight: (c: Http1Connection) => void): void {
     this.shuttingDown = true;
+    this.ids.shrinking = false;
     if (this.active === 0) return; // a pending response makes its connection active
     for (const c of this.records.values()) if (c.protocol === 'http1' && c.newest !== undefined) inFlight(c);
   }
 
   endShutdown(): void {
     this.shuttingDown = false;
+    this.ids.fit();
     // What is left open (hijacked connections) never goes idle again: no round has anything to do.
     this.wentIdle.clear();
     this.wentIdleBefore.clear();
