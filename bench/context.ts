@@ -143,7 +143,7 @@ export class Bench {
     systems: readonly string[] = this.systems,
   ): Promise<Figures> {
     const figures = new Figures(this.rounds);
-    const placement = { cpu: this.cpus?.server ?? null, output: 'inherit' } as const;
+    const placement = { cpu: this.cpus?.server ?? null, output: 'inherit', nodeFlags: this.settings.serverNodeFlags } as const;
     const total = this.rounds * systems.length;
     let k = 0;
     for (let round = 0; round < this.rounds; round++) {

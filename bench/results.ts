@@ -52,6 +52,7 @@ export function writeResults(
     `- Protocols of C and E: ${settings.protocols.join(', ')} (a peer only over those it claims; the others over http)`,
     `- rx-graceful options: ${rxOptions}`,
     `- Pinned: ${pinned}`,
+    ...(settings.serverNodeFlags.length > 0 ? [`- Server processes run with: \`${settings.serverNodeFlags.join(' ')}\``] : []),
     `- rx-graceful source (sha-256 of src/**/*.ts): ${run.atStart}${run.atEnd === run.atStart ? '' : changed}`,
     `- Took: ${(bench.elapsedMs() / 1000).toFixed(0)} s`,
     '',

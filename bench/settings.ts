@@ -18,6 +18,8 @@ export interface Settings {
   rxOptions: Record<string, unknown>;
   resultsPath: string;
   pin: boolean;
+  /** Node flags for every server process (`--server-node-flags`), on top of `--expose-gc`. */
+  serverNodeFlags: string[];
   command: string;
 }
 
@@ -33,6 +35,9 @@ export const usage = `Usage: npm run bench -- [options]
   --rx-<option>=<value>   pass an option to rx-graceful, e.g. --rx-idle-linger=25
                           (kebab-case becomes camelCase; numbers and true/false are parsed)
   --no-pin                do not pin servers to CPU 0 and load processes to CPU 1 (taskset)
+  --server-node-flags=--no-opt,--v8-pool-size=1
+                          run every server process with these Node flags too (to see what
+                          V8's optimizing compiler or its threads cost; not for target runs)
   --results=PATH          where to write the report (default bench/RESULTS.md)
   --help
 `;
@@ -46,13 +51,30 @@ function listOf<T extends string>(flag: string, value: unknown, known: readonly 
   return known.filter((id) => asked.includes(id));
 }
 
+/** `--server-node-flags`: a comma-separated list of Node flags, each starting with `--`. */
+function nodeFlagsOf(value: unknown): string[] {
+  if (value === undefined) return [];
+  const flags = typeof value === 'string' ? value.split(',').filter(Boolean) : [];
+  if (flags.length === 0 || flags.some((flag) => !flag.startsWith('--'))) {
+    throw new TypeError(
+      `--server-node-flags expects Node flags separated by commas, e.g. --server-node-flags=--no-opt; got ${JSON.stringify(value)}`,
+    );
+  }
+  return flags;
+}
+
 export function parseSettings(argv: readonly string[]): Settings | 'help' {
   const names = { help: 'boolean', quick: 'boolean', rounds: 'string', scenarios: 'string', systems: 'string' } as const;
-  const flags = parseFlags(argv, { ...names, protocols: 'string', results: 'string', 'no-pin': 'boolean' }, true);
+  const flags = parseFlags(
+    argv,
+    { ...names, protocols: 'string', results: 'string', 'no-pin': 'boolean', 'server-node-flags': 'string' },
+    true,
+  );
   const { help, quick, rounds, scenarios, systems, protocols, results, 'no-pin': noPin, ...rest } = flags;
+  const { 'server-node-flags': serverFlags, ...rxFlags } = rest;
   if (help === true) return 'help';
   const rxOptions: Record<string, unknown> = {};
-  for (const [flag, value] of Object.entries(rest)) {
+  for (const [flag, value] of Object.entries(rxFlags)) {
     if (!flag.startsWith('rx-') || flag.length === 3) throw new TypeError(`unknown argument '--${flag}'`);
     if (typeof value !== 'string' || value === '') throw new TypeError(`--${flag} expects a value: --${flag}=<value>`);
     const parsed = value === 'true' ? true : value === 'false' ? false : Number.isFinite(Number(value)) ? Number(value) : value;
@@ -68,6 +90,7 @@ export function parseSettings(argv: readonly string[]): Settings | 'help' {
     rxOptions,
     resultsPath: typeof results === 'string' ? path.resolve(results) : path.join(__dirname, 'RESULTS.md'),
     pin: noPin !== true,
+    serverNodeFlags: nodeFlagsOf(serverFlags),
     command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`,
   };
 }

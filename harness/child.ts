@@ -223,7 +223,8 @@ export async function killLeftovers(): Promise<string[]> {
 
 export type ServerChild = Child<ServerEvent, ServerCalls>;
 export type LoadChild = Child<{ type: 'ready' }, LoadCalls>;
-type Placement = Pick<StartOptions, 'cpu' | 'output'>;
+/** Where a child runs; `nodeFlags` go to a server process on top of `--expose-gc`. */
+type Placement = Pick<StartOptions, 'cpu' | 'output' | 'nodeFlags'>;
 /** A ts-node child needs this long to start on a busy 2-core machine, with room to spare (ms). */
 export const startupMs = 30_000;
 
@@ -231,7 +232,8 @@ export const startupMs = 30_000;
 export async function startServer(config: ServerConfig, options: Placement = {}): Promise<{ child: ServerChild; port: number }> {
   const file = join(__dirname, 'server.ts');
   const args = [JSON.stringify(config)];
-  const child: ServerChild = start(`server ${config.system}`, file, { ...options, args, nodeFlags: ['--expose-gc'] });
+  const nodeFlags = ['--expose-gc', ...(options.nodeFlags ?? [])];
+  const child: ServerChild = start(`server ${config.system}`, file, { ...options, args, nodeFlags });
   return { child, port: (await readyOrKilled(child, child.next('ready', startupMs))).port };
 }
 
