@@ -126,14 +126,6 @@ class ConnectionsById {
   /** 32 - n: `home` keeps the top n bits of the 32-bit product. */
   private shift = 32 - minSlotBits;
   private count = 0;
-  /**
-   * False while a shutdown closes connections by the thousand: each halving of the table would move
-   * every entry left, and V8 would compile the code that does it in the middle of the drain, on the
-   * core the drain runs on (a drain of 1,000 idle connections halved it seven times, and compiling
-   * `resize` and `emptySlots` took 6 ms of V8's compiler thread: `--trace-opt`, 2026-12-03). `fit()`
-   * shrinks it once when the shutdown ends.
-   */
-  shrinking = true;
 
   /** A packed array of `length` empty slots (`new Array(length)` would be holey, and past 100,000 slots a dictionary). */
   private static emptySlots(length: number): (Connection | undefined)[] {
@@ -173,7 +165,14 @@ class ConnectionsById {
     if (this.count * 4 > slots.length * 3) this.resize(this.shift - 1);
   }
 
-  delete(id: number): void {
+  /**
+   * Removes the connection `id`. With `shrink` false the table keeps its size: a shutdown closes
+   * connections by the thousand, each halving would move every entry left, and V8 would compile the
+   * code that does it in the middle of the drain, on the core the drain runs on (a drain of 1,000
+   * idle connections halved it seven times, and compiling `resize` and `emptySlots` took 6 ms of
+   * V8's compiler thread: `--trace-opt`, 2026-12-03). `fit()` shrinks it once afterwards.
+   */
+  delete(id: number, shrink: boolean): void {
     const { slots } = this;
     const mask = slots.length - 1;
     let hole = this.home(id);
@@ -192,15 +191,19 @@ class ConnectionsById {
         hole = i;
       }
     }
-    if (this.shrinking && this.shift < 32 - minSlotBits && this.count * 8 < slots.length) this.resize(this.shift + 1);
+    if (shrink && this.tooSparse(this.shift)) this.resize(this.shift + 1);
   }
 
-  /** Shrinks the table as far as the deletes would have shrunk it one by one, and lets them shrink it again. */
+  /** Shrinks the table as far as deletes that shrink would have shrunk it one by one. */
   fit(): void {
-    this.shrinking = true;
     let shift = this.shift;
-    while (shift < 32 - minSlotBits && this.count * 8 < 2 ** (32 - shift)) shift++;
+    while (this.tooSparse(shift)) shift++;
     if (shift !== this.shift) this.resize(shift);
+  }
+
+  /** A table of 2 ** (32 - `shift`) slots is above the fewest and holds less than one connection for 8 of them. */
+  private tooSparse(shift: number): boolean {
+    return shift < 32 - minSlotBits && this.count * 8 < 2 ** (32 - shift);
   }
 
   /** Moves every connection to a new array of 2 ** (32 - `shift`) slots. */
@@ -327,7 +330,6 @@ export class ConnectionRegistry {
    */
   beginShutdown(inFlight: (c: Http1Connection) => void): void {
     this.shuttingDown = true;
-    this.ids.shrinking = false;
     if (this.active === 0) return; // a pending response makes its connection active
     for (const c of this.records.values()) if (c.protocol === 'http1' && c.newest !== undefined) inFlight(c);
   }
@@ -403,7 +405,8 @@ export class ConnectionRegistry {
     this.records.delete(c.socket);
     if (c.protocol === 'http2') this.records.delete(c.session);
     this.forgotten(c);
-    this.ids.delete(c.id);
+    // A shutdown's closes leave the table's size alone; `endShutdown` fits it once.
+    this.ids.delete(c.id, !this.shuttingDown);
     if (c.protocol === 'http1' && c.idleRound >= this.idleRound - 1) {
       this.wentIdle.delete(c);
       this.wentIdleBefore.delete(c);
