@@ -61,6 +61,42 @@ function http2Cases(kind: Http2Kind): void {
     expect(result.durationMs).to.be.below(600);
   });
 
+  it('closes a session whose last stream ends before the PING comes back once the loop has read it, not after idleLinger', async () => {
+    // The stream ends in the turn of the GOAWAY: Node then reads nothing more from the session, so
+    // the PING's answer never arrives, and the session used to linger the whole second.
+    const { graceful, client, release } = await start({ timeout: 5000, idleLinger: 1000 });
+    const held = client.request('/held');
+    await waitForValue(graceful.state$, (s) => s.active === 1, 2000, 'the held stream open');
+    graceful.shutdown();
+    release();
+    expect(await withDeadline(held, 3000, 'the held stream')).to.deep.equal(answered('/held', true));
+    const result = await withDeadline(graceful.wait(), 3000, 'the drain');
+    expect(result).to.include({ killed: 0, drained: 1, closedIdle: 0, timedOut: false });
+    expect(result.durationMs, 'ms to close the session after its stream').to.be.below(500);
+  });
+
+  it('closes a session idle at the shutdown once the loop has read it, not after idleLinger', async () => {
+    const { graceful, client } = await start({ timeout: 5000, idleLinger: 1000 });
+    expect(await client.request('/warm-up')).to.deep.equal(answered('/warm-up', false));
+    await waitForValue(graceful.state$, (s) => s.idle === 1, 2000, 'the session idle');
+    graceful.shutdown();
+    const result = await withDeadline(graceful.wait(), 3000, 'the drain');
+    expect(result).to.include({ killed: 0, drained: 0, closedIdle: 1, timedOut: false });
+    expect(result.durationMs, 'ms to close the idle session').to.be.below(500);
+  });
+
+  it('keeps an idle session open through the pre-drain delay and closes it once the drain begins', async () => {
+    const { graceful, client } = await start({ timeout: 5000, idleLinger: 1000, drainDelay: 300 });
+    expect(await client.request('/warm-up')).to.deep.equal(answered('/warm-up', false));
+    await waitForValue(graceful.state$, (s) => s.idle === 1, 2000, 'the session idle');
+    graceful.shutdown();
+    const drainBegins = await waitForValue(graceful.state$, (s) => !s.accepting, 3000, 'the drain beginning');
+    expect(drainBegins, 'the session still open when the delay ends').to.include({ open: 1 });
+    const result = await withDeadline(graceful.wait(), 3000, 'the drain');
+    expect(result).to.include({ killed: 0, closedIdle: 1, timedOut: false });
+    expect(result.durationMs, 'ms from the call: the delay, then the close').to.be.within(300, 800);
+  });
+
   it('lets a stream finish after a two-step GOAWAY, then refuses new streams through the protocol', async () => {
     const { graceful, client, ran, release } = await start();
     expect(await client.request('/warm-up')).to.deep.equal(answered('/warm-up', false));

@@ -463,6 +463,39 @@ describe('the Node internals the adapter relies on (Node 20)', function () {
       });
     }
 
+    it('reads nothing more from an HTTP/2 session once GOAWAY is sent and no stream is open, until the session is closed', async () => {
+      // nghttp2 stops wanting to read such a session and Node stops reading its socket: the
+      // client's close (its FIN after it handled the GOAWAY) stays unread. Http2Sessions closes
+      // such a session itself instead of waiting for the PING of the two-step GOAWAY.
+      const server = http2.createServer((_req, res) => res.end('ok'));
+      let serverSocket: net.Socket | undefined;
+      server.on('connection', (socket: net.Socket) => {
+        serverSocket = socket;
+      });
+      const sessions: http2.ServerHttp2Session[] = [];
+      server.on('session', (session: http2.ServerHttp2Session) => sessions.push(session));
+      const port = await listen(server, cleanup);
+      let clientSocket: net.Socket | undefined;
+      const client = http2.connect(`http://127.0.0.1:${String(port)}`, {
+        createConnection: () => (clientSocket = net.connect({ host: '127.0.0.1', port })),
+      });
+      client.on('error', () => undefined);
+      cleanup.push(() => client.destroy());
+      expect(await withDeadline(h2Get(client), 2000, 'a first response')).to.equal(200);
+      const [session] = sessions;
+      if (session === undefined || serverSocket === undefined || clientSocket === undefined) throw new Error('no session');
+      let ended = false;
+      serverSocket.on('end', () => (ended = true));
+      const clientFin = once(clientSocket, 'finish');
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+      await withDeadline(clientFin, 2000, "the client's FIN after the GOAWAY");
+      // Many turns of the server's loop, each with a poll phase, with the FIN in its socket.
+      for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setTimeout(resolve, 1));
+      expect(ended, 'the server read the FIN of a session with GOAWAY sent and no stream open').to.equal(false);
+      session.close();
+      await until(() => ended, 2000, 'the FIN read once the session is closed');
+    });
+
     it('lets a process exit with an HTTP/2 session still open once GOAWAY is sent and no stream is open', async () => {
       // The child serves h2c, sends GOAWAY on its one session and stops listening; the client
       // here stays connected and silent. If Node kept such a session's socket ref'd, the child

@@ -220,6 +220,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
    */
   stopAccepting(closed: () => void): void {
     this.closeListenerNow = closeListenerAfterQueue(this.server, () => this.accepted, closed);
+    if (this.h2) this.http2.drainBegins();
   }
 
   endShutdown(): void {
@@ -232,6 +233,7 @@ export class HttpAdapter implements LifecycleHost<ConnectionEvent>, EmitIntercep
     this.releaseHold = undefined;
     this.registry.endShutdown();
     this.signals.endShutdown();
+    if (this.h2) this.http2.endShutdown();
   }
 
   /** The signal of `req`, made when its handler first asks (request-signals.ts). */

@@ -1,6 +1,7 @@
 import { constants } from 'node:http2';
 import type { Http2Session, Http2Stream } from 'node:http2';
 import type { ConnectionRegistry, Http1Connection, Http2Connection } from './connection-registry';
+import { afterPoll } from './event-loop';
 import { sessionSocket } from './node-internals';
 
 /**
@@ -13,6 +14,10 @@ import { sessionSocket } from './node-internals';
 export class Http2Sessions {
   /** The connection whose `connection` or `secureConnection` event is being delivered. */
   private binding: Http1Connection | undefined;
+  /** The drain has begun (after any pre-drain delay): a session Node reads no more is closed. */
+  private draining = false;
+  /** Sessions Node stopped reading during the pre-drain delay: closed when the drain begins. */
+  private readonly unreadBeforeDrain = new Set<Http2Connection>();
 
   constructor(private readonly registry: ConnectionRegistry) {}
 
@@ -70,6 +75,19 @@ export class Http2Sessions {
   /** The shutdown begins: no new stream on this session (GOAWAY), or a busy client would keep it active for the whole drain. */
   beginShutdown(c: Http2Connection): void {
     this.goAway(c);
+    if (c.pending === 0) this.closeUnread(c);
+  }
+
+  /** The drain begins (the pre-drain delay, if any, is over): the sessions Node reads no more are closed. */
+  drainBegins(): void {
+    this.draining = true;
+    for (const c of this.unreadBeforeDrain) this.closeUnread(c);
+    this.unreadBeforeDrain.clear();
+  }
+
+  endShutdown(): void {
+    this.draining = false;
+    this.unreadBeforeDrain.clear();
   }
 
   /** Closes the session of `c` if no stream is open, and returns true; false while one is. */
@@ -92,8 +110,34 @@ export class Http2Sessions {
     if (c.state === 'closed') return;
     c.pending--;
     if (c.pending > 0) return;
-    if (refusing.has(c.session) && this.registry.shuttingDown) this.closeRefusing(c);
-    else if (c.state === 'active') this.registry.idle(c);
+    if (refusing.has(c.session) && this.registry.shuttingDown) {
+      this.closeRefusing(c);
+      return;
+    }
+    if (c.state === 'active') this.registry.idle(c);
+    if (wentAway.has(c.session) && this.registry.shuttingDown) this.closeUnread(c);
+  }
+
+  /**
+   * `c` has been told GOAWAY and has no stream open: from now on Node reads nothing more from its
+   * socket. nghttp2 stops wanting to read a session once a GOAWAY has gone either way and no stream
+   * is open (`nghttp2_session_want_read`), and Node then stops reading the socket (Node 20.20:
+   * spec/node/node-internals.spec.ts). So the PING of the two-step GOAWAY is never answered, a
+   * stream the client opens is never read, and neither is its own close: waiting for any of them,
+   * or lingering `idleLinger`, only holds the drain, until the deadline under load (the client had
+   * closed its side long before). Once the drain has begun, the session is closed after one poll
+   * phase (a stream whose bytes Node reads in it turns the session active again, and is served);
+   * its last GOAWAY refuses what it could not read, safe to retry elsewhere. During the pre-drain
+   * delay nothing is closed: it waits for the drain.
+   */
+  private closeUnread(c: Http2Connection): void {
+    if (!this.draining) {
+      this.unreadBeforeDrain.add(c);
+      return;
+    }
+    afterPoll(() => {
+      if (c.pending === 0 && c.state !== 'closed' && this.registry.shuttingDown) this.closeRefusing(c);
+    });
   }
 
   /**
