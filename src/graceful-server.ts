@@ -38,7 +38,9 @@ export interface GracefulOptions {
    * than cut; then it is closed, once the process has read everything the kernel holds for it.
    * Pooled clients (Node's `fetch`, load balancers) keep writing onto idle connections for
    * hundreds of ms after a shutdown starts. At most 1000; 0 closes idle connections as soon as
-   * their bytes say idle; never longer than the deadline (default 1000).
+   * their bytes say idle; never longer than the deadline (default 1000). An HTTP/2 session does not
+   * linger: it has been told GOAWAY, and with no stream open Node reads nothing more from it, so it
+   * is closed once the drain has begun and the loop has read what it had sent.
    */
   idleLinger?: number;
   /**
