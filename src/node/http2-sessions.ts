@@ -136,7 +136,7 @@ export class Http2Sessions {
       return;
     }
     afterPoll(() => {
-      if (c.pending === 0 && c.state !== 'closed' && this.registry.shuttingDown) this.closeRefusing(c);
+      if (c.state !== 'closed' && this.registry.shuttingDown) this.closeIfIdle(c);
     });
   }
 
