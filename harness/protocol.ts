@@ -72,6 +72,8 @@ export interface DoneEvent extends ShutdownReport {
   readonly loopHoldWithoutGcMs: number;
   /** GC pauses between the shutdown call and this report, summed, ms. */
   readonly gcMs: number;
+  /** Within the gap of `loopHoldWithoutGcMs`, how long the main thread waited for a core, ms; null where Linux's schedstat is not there. */
+  readonly loopHoldWaitMs: number | null;
   /** Why the shutdown rejected, if it did. */
   readonly error: string | null;
   /** Every request id the handler received, and those whose response emitted `finish` (all of it handed to the socket). */

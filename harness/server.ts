@@ -127,7 +127,12 @@ function startShutdown(): boolean {
     const after = running?.state?.();
     const stateAfter = after === undefined ? null : { open: after.open, phase: after.phase };
     const lastFinishMs = lastFinishAt === null ? null : lastFinishAt - startedAt;
-    const loop = { longestLoopGapMs: gaps.longestMs, loopHoldWithoutGcMs: gaps.longestWithoutGcMs, gcMs: gaps.gcMs };
+    const loop = {
+      longestLoopGapMs: gaps.longestMs,
+      loopHoldWithoutGcMs: gaps.longestWithoutGcMs,
+      gcMs: gaps.gcMs,
+      loopHoldWaitMs: gaps.waitedForCoreMs,
+    };
     const log = { received, finished, error, atShutdown, stateAfter, ...loop };
     const done: DoneEvent = { type: 'done', durationMs, lastFinishMs, ...report, ...log };
     // Let go of the channel only once the message is written: a large log sent and then

@@ -72,7 +72,8 @@ const cache = new Map<string, Promise<Figures>>();
  * request each), measure the server's memory around that, then shut down with a 10 s timeout and
  * time it. Figures: `resolveMs` (B), `heapPerConnection` and `rssPerConnection` (F, at 10,000),
  * `longestLoopGapMs` (G: the longest the server's event loop was held at once during the shutdown),
- * `loopHoldWithoutGcMs` (the same, less the GC pauses inside each gap) and `gcMs` (the GC pauses).
+ * `loopHoldWithoutGcMs` (the same, less the GC pauses inside each gap), `loopHoldWaitMs` (how long of
+ * that gap the server's main thread waited for its core) and `gcMs` (the GC pauses).
  * B is the cost of closing idle connections, not of the linger (`idleLinger: 0`), whose default is
  * chosen by what pooled clients see (npm run e2e -- --only=fetch). `systems`: only these (G); the
  * trials of every system, once run, serve any of them.
@@ -100,8 +101,8 @@ export function idleTrials(bench: Bench, size: number, systems: readonly string[
         const done = await child.next('done', idleTimeoutMs + 5_000);
         const heapPerConnection = (after.heapUsed - before.heapUsed) / open;
         const perConnection = { heapPerConnection, rssPerConnection: (after.rss - before.rss) / open };
-        const { longestLoopGapMs, loopHoldWithoutGcMs, gcMs } = done;
-        const loop = { longestLoopGapMs, loopHoldWithoutGcMs, gcMs };
+        const { longestLoopGapMs, loopHoldWithoutGcMs, gcMs, loopHoldWaitMs } = done;
+        const loop = { longestLoopGapMs, loopHoldWithoutGcMs, gcMs, loopHoldWaitMs };
         return { resolveMs: done.durationMs, ...perConnection, ...loop, size, before, after, killed: done.killed };
       } finally {
         await Promise.all(parts.map(({ load }) => load.call('release', {}, 10_000)));

@@ -72,6 +72,7 @@ export async function scale(bench: Bench): Promise<ScenarioReport> {
       heapPerConnection: figures.get('heapPerConnection').summary(system),
       longestLoopGapMs: figures.get('longestLoopGapMs').summary(system),
       loopHoldWithoutGcMs: figures.get('loopHoldWithoutGcMs').summary(system),
+      loopHoldWaitMs: figures.get('loopHoldWaitMs').summary(system),
       gcMs: figures.get('gcMs').summary(system),
     });
     return {
@@ -84,7 +85,14 @@ export async function scale(bench: Bench): Promise<ScenarioReport> {
   const cell = (
     size: number,
     system: string,
-    key: 'resolveMs' | 'usPerConnection' | 'heapPerConnection' | 'longestLoopGapMs' | 'loopHoldWithoutGcMs' | 'gcMs',
+    key:
+      | 'resolveMs'
+      | 'usPerConnection'
+      | 'heapPerConnection'
+      | 'longestLoopGapMs'
+      | 'loopHoldWithoutGcMs'
+      | 'loopHoldWaitMs'
+      | 'gcMs',
     digits: number,
   ) => formatSummary(rows.find((row) => row.size === size)?.bySystem[system]?.[key] ?? null, digits);
   const header = [
@@ -95,6 +103,7 @@ export async function scale(bench: Bench): Promise<ScenarioReport> {
       'heap B/conn',
       'longest loop hold ms',
       'less GC ms',
+      'of it waiting for the core ms',
       'GC ms',
     ]),
   ];
@@ -107,6 +116,7 @@ export async function scale(bench: Bench): Promise<ScenarioReport> {
         cell(size, system, 'heapPerConnection', 0),
         cell(size, system, 'longestLoopGapMs', 1),
         cell(size, system, 'loopHoldWithoutGcMs', 1),
+        cell(size, system, 'loopHoldWaitMs', 1),
         cell(size, system, 'gcMs', 1),
       ]),
     ]),
@@ -157,7 +167,8 @@ export async function scale(bench: Bench): Promise<ScenarioReport> {
         `G: rx-graceful's drain holds the event loop ≤ 5 ms at once while draining ${formatNumber(largest.size, 0)} (GC pauses excluded)`,
         rx(largest)?.loopHoldWithoutGcMs ?? null,
         (gap) => [
-          `${formatSummary(gap, 1)} ms; with GC ${formatSummary(rx(largest)?.longestLoopGapMs ?? null, 1)} ms ` +
+          `${formatSummary(gap, 1)} ms, of it waiting for the core ${formatSummary(rx(largest)?.loopHoldWaitMs ?? null, 1)} ms; ` +
+            `with GC ${formatSummary(rx(largest)?.longestLoopGapMs ?? null, 1)} ms ` +
             `(bare ${formatSummary(largest.bySystem['bare']?.longestLoopGapMs ?? null, 1)} ms)`,
           gap.median <= 5,
         ],
@@ -172,7 +183,8 @@ export async function scale(bench: Bench): Promise<ScenarioReport> {
       `Sizes above what one server process can hold here are skipped with a note, and the largest that fits (${formatNumber(most, 0)}: ${why}) is measured instead. ` +
       'Drain: from the shutdown call to its report, per connection in µs. Heap: as F (gc() three times, heapUsed after − before, per connection). ' +
       'Longest loop hold: in the server process, a 1 ms timer notes the longest time between two turns of its event loop from the shutdown call to the report (the last stretch included); bare Node closes every idle socket in one turn, so its hold is its whole drain. On a busy machine it includes time spent waiting for a core. ' +
-      '“Less GC”: the longest gap once the garbage collector’s pauses inside it (Node’s `gc` performance entries) are taken out, which is what the drain’s own work held; a heap with tens of thousands of sockets pauses for several ms at a scavenge whether or not a drain runs. “GC ms”: every GC pause from the call to the report, summed. The target judges the hold less GC, and the table gives both.',
+      '“Less GC”: the longest gap once the garbage collector’s pauses inside it (Node’s `gc` performance entries) are taken out, which is what the drain’s own work held; a heap with tens of thousands of sockets pauses for several ms at a scavenge whether or not a drain runs. “GC ms”: every GC pause from the call to the report, summed. The target judges the hold less GC, and the table gives both. ' +
+      '“Waiting for the core”: of that longest gap less GC, the time the server’s main thread was ready to run and waited for its core (Linux’s `/proc/thread-self/schedstat`, read at every turn), while another thread of the process (V8’s compiler or GC helpers, pinned to the same core) or another process ran; it is part of the hold a response in flight would see, and tells it apart from the drain’s own work.',
     tables: [
       {
         caption: 'Drain time, heap per connection and the longest event-loop hold, by number of idle connections',
