@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { acceptQueueLength } from '../../src/node/accept-queue';
+import { acceptQueueLength, openAcceptQueue } from '../../src/node/accept-queue';
 import { afterAcceptQueue, afterPoll, holdEventLoop, inSlices } from '../../src/node/event-loop';
 import { listenFd } from '../../src/node/node-internals';
 import { afterEachTest } from '../support/servers';
-import { blockEventLoop, connectsWhileHeld, loopback, portOf, withDeadline } from '../support/sockets';
+import { blockEventLoop, connectsWhileHeld, loopback, portOf, until, withDeadline } from '../support/sockets';
 
 /** Resolves with what `check()` says when afterPoll runs its work. */
 function atWork<T>(check: () => T): Promise<T> {
@@ -137,6 +137,26 @@ describe('the event loop as the adapter uses it', () => {
     );
     expect(accepted.length).to.equal(3);
     expect(acceptQueueLength(fd as number)).to.equal(0);
+  });
+
+  it('openAcceptQueue reads the queue afresh at every call, with its table kept open', async function () {
+    if (process.platform !== 'linux') this.skip(); // /proc/net/tcp is Linux's
+    const { server, port, accepted } = await tcpServer();
+    const queue = openAcceptQueue(listenFd(server) as number);
+    if (queue === undefined) throw new Error('the listener not found in /proc/net/tcp');
+    try {
+      expect(queue.atOpen).to.equal(0);
+      expect(queue.length()).to.equal(0);
+      expect(connectsWhileHeld(port, 2, 5000), 'connections completed').to.equal(2);
+      expect(queue.length()).to.equal(2);
+      expect(queue.length(), 'read again').to.equal(2);
+      expect(connectsWhileHeld(port, 1, 5000), 'one more completed').to.equal(1);
+      expect(queue.length()).to.equal(3);
+      await until(() => accepted.length === 3, 2000, 'the three queued connections accepted');
+      expect(queue.length()).to.equal(0);
+    } finally {
+      queue.close();
+    }
   });
 
   it('acceptQueueLength is undefined for a descriptor that is no listening TCP socket', () => {

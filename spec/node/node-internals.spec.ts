@@ -17,6 +17,7 @@ import {
   isHttp2Request,
   isHttp2Server,
   listenFd,
+  listenSocketCloser,
   ownsListenSocket,
   restoreKeepAlive,
   sessionSocket,
@@ -181,6 +182,31 @@ describe('the Node internals the adapter relies on (Node 20)', function () {
       expect(await connectOutcome(port)).to.equal('ECONNREFUSED');
       client.get('/after-stop');
       expect(await client.read()).to.include({ status: 200, body: 'ok' });
+    });
+
+    it("after listenSocketCloser has closed the listen socket, completes Node's close: newcomers refused, listening false, close emitted once", async () => {
+      const server = http.createServer((_, res) => res.end('ok'));
+      const port = await listen(server, cleanup);
+      const client = await RawClient.connect(port);
+      cleanup.push(() => {
+        client.destroy();
+      });
+      let closes = 0;
+      server.on('close', () => closes++);
+      const closeSocket = listenSocketCloser(server);
+      expect(closeSocket).to.be.a('function');
+      closeSocket?.();
+      // Closed by the handle alone, before Node's side of the close has run.
+      expect(await connectOutcome(port)).to.equal('ECONNREFUSED');
+      stopListening(server);
+      expect(server.listening).to.equal(false);
+      client.get('/after-close');
+      expect(await client.read()).to.include({ status: 200, body: 'ok' });
+      client.destroy();
+      await withDeadline(once(server, 'close'), 2000, "the server's close event");
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(closes).to.equal(1);
+      expect(listenSocketCloser(server), 'a server that no longer listens').to.equal(undefined);
     });
 
     it("is needed: Node's own http.Server#close destroys an idle keep-alive connection at once", async () => {

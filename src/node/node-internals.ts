@@ -54,6 +54,20 @@ export function stopListening(server: NetServer): void {
 }
 
 /**
+ * The close of the socket `server` listens on, as a function that runs no JavaScript: Node's own
+ * `Server#_handle.close`, bound to the handle (`HandleWrap::Close`, native; Node 20.20), or
+ * undefined when the server does not listen. A later `stopListening(server)` does Node's side of the
+ * close as usual: the handle's second close does nothing, and `listening`, `address()` and the
+ * `close` event follow. Where every microsecond between a check and the close counts (listener.ts),
+ * this close costs no compile on its first call, as a JavaScript function's first call does.
+ */
+export function listenSocketCloser(server: NetServer): (() => void) | undefined {
+  const handle = (server as NetServer & { _handle?: { close?: unknown } | null })._handle;
+  if (!server.listening || typeof handle?.close !== 'function') return undefined;
+  return (handle.close as () => void).bind(handle);
+}
+
+/**
  * The `socket` of an HTTP/2 session, to name its connection in a `ConnectionEvent`. It is a Proxy
  * over the session (Node 20.20), not the socket `connection` gave: `destroy()`, `end()`, `write()`
  * and `emit()` throw `ERR_HTTP2_NO_SOCKET_MANIPULATION`, and a listener added through it runs on the
