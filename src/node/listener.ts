@@ -29,8 +29,9 @@ export function closeListenerAfterQueue(server: NetServer, accepted: () => numbe
   // The socket closes in the same function call as the read that finds the queue empty, with no code
   // between them that runs there for the first time: a connection the kernel completes in between is
   // reset by the close, and a function's first call costs V8 its compile. With the close one step
-  // further (the work below, then Node's `Server#close`), 170-290 µs passed from the end of that read
-  // to the close in shutdowns under load (2026-12-03), and 10 µs with everything compiled ahead.
+  // further (the work below, then Node's `Server#close`), medians of 147-280 µs passed from the end
+  // of that read to the close in shutdowns under load (2026-12-03), 10 µs with `node --no-lazy`, and
+  // 21-30 µs now.
   const closeSocket = shrunk ? listenSocketCloser(server) : undefined;
   const queueLength = shrunk
     ? (): number | undefined => {

@@ -12,7 +12,8 @@ import { Server as NetServer, Socket } from 'node:net';
  * - an HTTP/2 server makes a connection's session inside the emit of its `connection` or
  *   `secureConnection` event (http2-sessions.ts binds the session to it that way);
  * - once GOAWAY is sent and no stream is open, an HTTP/2 session no longer keeps the process alive
- *   (event-loop.ts holds the loop during a shutdown).
+ *   (event-loop.ts holds the loop during a shutdown), and Node no longer reads it: not a PING's
+ *   answer, not a new stream, not the client's FIN (http2-sessions.ts closes such a session).
  */
 
 /**
