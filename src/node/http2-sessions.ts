@@ -18,6 +18,8 @@ export class Http2Sessions {
   private draining = false;
   /** Sessions Node stopped reading during the pre-drain delay: closed when the drain begins. */
   private readonly unreadBeforeDrain = new Set<Http2Connection>();
+  /** The closes of unread sessions waiting for their poll phase: cancelled when the shutdown ends, as the adapter's own closes are. */
+  private readonly pendingUnread = new Set<() => void>();
 
   constructor(private readonly registry: ConnectionRegistry) {}
 
@@ -88,6 +90,8 @@ export class Http2Sessions {
   endShutdown(): void {
     this.draining = false;
     this.unreadBeforeDrain.clear();
+    for (const cancel of this.pendingUnread) cancel();
+    this.pendingUnread.clear();
   }
 
   /** Closes the session of `c` if no stream is open, and returns true; false while one is. */
@@ -135,9 +139,11 @@ export class Http2Sessions {
       this.unreadBeforeDrain.add(c);
       return;
     }
-    afterPoll(() => {
-      if (c.state !== 'closed' && this.registry.shuttingDown) this.closeIfIdle(c);
+    const cancel = afterPoll(() => {
+      this.pendingUnread.delete(cancel);
+      if (c.state !== 'closed') this.closeIfIdle(c);
     });
+    this.pendingUnread.add(cancel);
   }
 
   /**
