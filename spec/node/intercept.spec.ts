@@ -65,6 +65,65 @@ describe('interceptEmit', () => {
     ]);
   });
 
+  it('gives every emitter the same emit, each reaching its own interceptor: no closure per server for V8 to tell apart', () => {
+    const first = intercepted(() => 'deliver');
+    const second = intercepted(() => 'withhold');
+    expect(Reflect.get(first.emitter, 'emit')).to.equal(Reflect.get(second.emitter, 'emit'));
+    expect(first.emitter.emit('request', 1)).to.equal(true);
+    expect(second.emitter.emit('request', 2)).to.equal(true);
+    expect(first.seen).to.deep.equal(['intercept request 1', 'listener 1']);
+    expect(second.seen).to.deep.equal(['intercept request 2']);
+  });
+
+  it('calls an emit of its own that the emitter had, with the arguments as they came', () => {
+    const calls: unknown[][] = [];
+    class Custom extends EventEmitter {
+      override emit(event: string | symbol, ...args: unknown[]): boolean {
+        calls.push([event, ...args]);
+        return super.emit(event, ...args);
+      }
+    }
+    const emitter = new Custom();
+    const seen: string[] = [];
+    interceptEmit(emitter, {
+      intercept: (event) => {
+        seen.push(`intercept ${String(event)}`);
+        return event === 'notify' ? 'deliver-and-notify' : 'deliver';
+      },
+      delivered: () => seen.push('delivered'),
+    });
+    emitter.on('request', (value: unknown) => seen.push(`listener ${String(value)}`));
+    expect(emitter.emit('request', 1, 2)).to.equal(true);
+    expect(emitter.emit('notify')).to.equal(false);
+    expect(calls).to.deep.equal([['request', 1, 2], ['notify']]);
+    expect(seen).to.deep.equal(['intercept request', 'listener 1', 'intercept notify', 'delivered']);
+  });
+
+  it('intercepts an emitter twice, the newer interceptor first, and restores each in turn', () => {
+    const { emitter, seen, restore } = intercepted(() => 'deliver');
+    const outer = interceptEmit(emitter, {
+      intercept: (event) => {
+        seen.push(`outer ${String(event)}`);
+        return 'deliver';
+      },
+      delivered: () => undefined,
+    });
+    emitter.emit('request', 1);
+    outer();
+    emitter.emit('request', 2);
+    restore();
+    emitter.emit('request', 3);
+    expect(seen).to.deep.equal([
+      'outer request',
+      'intercept request 1',
+      'listener 1',
+      'intercept request 2',
+      'listener 2',
+      'listener 3',
+    ]);
+    expect(Object.getOwnPropertySymbols(emitter)).to.deep.equal(Object.getOwnPropertySymbols(new EventEmitter()));
+  });
+
   it("puts the emitter's own emit back on restore, unless something has replaced it since", () => {
     const { emitter, seen, restore } = intercepted(() => 'deliver');
     restore();
