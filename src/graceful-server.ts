@@ -12,6 +12,7 @@ import { unrefScheduler } from './node/unref-scheduler';
 import { OptionReader } from './options';
 import { readShutdownOptions, waitForShutdown, watchTrigger } from './server-cycle';
 import { ShutdownSubject, ShutdownTarget } from './shutdown-on';
+import { warmUpAdapterShutdown } from './node/warm-up';
 import { warmUpShutdownPath } from './warm-up';
 
 /** Any server `GracefulServer` wraps. */
@@ -170,6 +171,7 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> impleme
       res.end(ready ? 'ready\n' : 'shutting down\n');
     };
     warmUpShutdownPath();
+    warmUpAdapterShutdown();
   }
 
   /**
