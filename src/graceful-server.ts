@@ -9,10 +9,10 @@ import { describeValue, NotReadyError } from './errors';
 import { ConnectionEvent, HttpAdapter, isHttpServer } from './node/http-adapter';
 import { interceptClose } from './node/intercept';
 import { unrefScheduler } from './node/unref-scheduler';
+import { warmUpAdapterShutdown } from './node/warm-up';
 import { OptionReader } from './options';
 import { readShutdownOptions, waitForShutdown, watchTrigger } from './server-cycle';
 import { ShutdownSubject, ShutdownTarget } from './shutdown-on';
-import { warmUpAdapterShutdown } from './node/warm-up';
 import { warmUpShutdownPath } from './warm-up';
 
 /** Any server `GracefulServer` wraps. */
