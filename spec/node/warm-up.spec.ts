@@ -11,8 +11,11 @@ describe('warmUpAdapterShutdown', function () {
     expect(await program.line('seen ', 15000)).to.equal('seen []');
     expect(JSON.parse((await program.line('state ', 1000)).slice('state '.length))).to.deep.equal(initialState);
     expect(await program.line('phase ', 1000)).to.equal('phase stopped killed 0');
-    const [left, before] = /^resources (.*) before (.*)$/.exec(await program.line('resources ', 1000))?.slice(1) ?? [];
-    expect(left).to.equal(before);
+    for (const when of ['constructed', 'resources']) {
+      const line = await program.line(`${when} `, 1000);
+      const [left, before] = new RegExp(`^${when} (.*) before (.*)$`).exec(line)?.slice(1) ?? [];
+      expect(left, line).to.equal(before);
+    }
     expect(await program.exit(5000)).to.deep.equal({ code: 0, signal: null });
   });
 });
