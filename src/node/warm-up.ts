@@ -31,16 +31,18 @@ export function warmUpAdapterShutdown(): void {
   const never: SchedulerLike = { now: () => 0, schedule: () => new Subscription() };
   const server = new HttpServer();
   const adapter = new HttpAdapter(server, never, undefined, () => undefined);
+  const cycle = new Lifecycle(adapter, { timeout: 1, drainDelay: 0, idleLinger: 0, waitForHijacked: false, scheduler: never });
   try {
     for (let i = 0; i < 3; i++) adapter.intercept('connection', new Socket(), undefined);
     const [closedBySlice, destroyed] = adapter.connections().map(({ id }) => id);
-    const cycle = new Lifecycle(adapter, { timeout: 1, drainDelay: 0, idleLinger: 0, waitForHijacked: false, scheduler: never });
     cycle.serving(undefined);
     cycle.shutdown();
     if (closedBySlice !== undefined) adapter.closeIdleNow([closedBySlice]);
     if (destroyed !== undefined) adapter.destroy([destroyed]);
-    cycle.expire();
   } finally {
+    // Ends the shutdown as a deadline does, even after a throw: its end releases the hold on the
+    // event loop and cancels the turns it asked for. Outside a shutdown it does nothing.
+    cycle.expire();
     adapter.restore();
   }
 }
