@@ -41,21 +41,23 @@ export function closeListenerAfterQueue(server: NetServer, accepted: () => numbe
       }
     : undefined;
   let open = true;
+  /** Node's side of the close (the socket itself may be closed already), and the table's. */
+  const stop = (): void => {
+    open = false;
+    stopListening(server);
+    if (shrunk) queue.close();
+  };
   const cancel = afterAcceptQueue(
     accepted,
     () => {
-      open = false;
-      stopListening(server);
-      if (shrunk) queue.close();
+      stop();
       closed();
     },
     { queued: queue?.atOpen, queueLength },
   );
   return () => {
     if (!open) return;
-    open = false;
     cancel();
-    stopListening(server);
-    if (shrunk) queue.close();
+    stop();
   };
 }
