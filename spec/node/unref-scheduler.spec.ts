@@ -2,6 +2,37 @@ import { expect } from 'chai';
 import { unrefScheduler } from '../../src/node/unref-scheduler';
 import { withDeadline } from '../support/sockets';
 
+/**
+ * Runs `body` with `Date.now()` reading `clock.at`, which the body moves; the real clock is back after.
+ * The scheduler's own timers still run on Node's clock.
+ */
+async function withClock(body: (clock: { at: number }) => Promise<void>): Promise<void> {
+  const realNow = Date.now;
+  const clock = { at: realNow() };
+  Date.now = () => clock.at;
+  try {
+    await body(clock);
+  } finally {
+    Date.now = realNow;
+  }
+}
+
+/** Counts the turns of the event loop (its check phases) from the call until `stop()`. */
+function countTurns(): { readonly turns: () => number; stop(): void } {
+  let turns = 0;
+  let next: NodeJS.Immediate | undefined = setImmediate(function turn() {
+    turns++;
+    next = setImmediate(turn);
+  });
+  return {
+    turns: () => turns,
+    stop: () => {
+      if (next !== undefined) clearImmediate(next);
+      next = undefined;
+    },
+  };
+}
+
 /** Resolves with how long after the call, by `unrefScheduler.now()`, an action of `delay` ms ran. */
 function ranAfter(delay: number): Promise<number> {
   const at = unrefScheduler.now();
@@ -27,6 +58,74 @@ describe('unrefScheduler (src/node/unref-scheduler.ts)', () => {
     } finally {
       Date.now = realNow;
     }
+  });
+
+  it('runs an action in the first turn of the event loop after now() reaches its due time, not on a timer armed for the last ms', async () => {
+    // Node's timers run up to ~2 ms after they are due; the last 2 ms are waited out a turn at a
+    // time. now() reads 1 ms short of the due time until the first time it is read 40 ms (real)
+    // after the call; in the next turn it reads the due time. The action must run in that turn: a
+    // Node timer armed (at that read) for the missing ms would run only after many turns of a loop
+    // kept turning.
+    const realNow = Date.now;
+    const start = realNow();
+    let at = start;
+    let counter: ReturnType<typeof countTurns> | undefined;
+    let flipAfter: number | undefined;
+    Date.now = () => {
+      if (flipAfter !== undefined && performance.now() >= flipAfter) {
+        flipAfter = undefined;
+        setImmediate(() => {
+          at = start + 20;
+          counter = countTurns();
+        });
+      }
+      return at;
+    };
+    try {
+      let ranAfterTurns: number | undefined;
+      const ran = new Promise<void>((resolve) => {
+        unrefScheduler.schedule(() => {
+          ranAfterTurns = counter?.turns();
+          resolve();
+        }, 20);
+      });
+      at = start + 19;
+      flipAfter = performance.now() + 40;
+      await withDeadline(ran, 2000, 'the action');
+      expect(ranAfterTurns, 'turns of the loop between now() reaching the due time and the action').to.equal(0);
+    } finally {
+      Date.now = realNow;
+      counter?.stop();
+    }
+  });
+
+  it('runs nothing once unsubscribed while it waits out the last ms', async () => {
+    await withClock(async (clock) => {
+      const start = clock.at;
+      let ran = false;
+      const subscription = unrefScheduler.schedule(() => {
+        ran = true;
+      }, 20);
+      clock.at = start + 19; // the timer fires with 1 ms left by now(): the loop turns for the rest
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      subscription.unsubscribe();
+      clock.at = start + 40;
+      const counter = countTurns();
+      // Ten turns of the loop: the turn that waits out the last ms would have run the action in the first.
+      await withDeadline(
+        new Promise<void>((resolve) => {
+          const poll = setInterval(() => {
+            if (counter.turns() < 10) return;
+            clearInterval(poll);
+            resolve();
+          }, 1);
+        }),
+        2000,
+        'ten turns of the loop',
+      );
+      counter.stop();
+      expect(ran).to.equal(false);
+    });
   });
 
   it('runs nothing once its subscription is unsubscribed', async () => {
