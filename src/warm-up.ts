@@ -5,6 +5,18 @@ import type { ConnectionChange } from './core/state';
 
 let warmedUp = false;
 
+/** The warm-ups' time source: its clock reads 0 and nothing it is asked to schedule ever runs. */
+export const neverScheduler: SchedulerLike = { now: () => 0, schedule: () => new Subscription() };
+
+/**
+ * A lifecycle for a warm-up shutdown around `host`: `neverScheduler`, a 1 ms timeout that only
+ * `expire()` ends, no delay and no linger. Shared by the core's warm-up and the adapter's
+ * (node/warm-up.ts).
+ */
+export function warmUpCycle(host: LifecycleHost): Lifecycle {
+  return new Lifecycle(host, { timeout: 1, drainDelay: 0, idleLinger: 0, waitForHijacked: false, scheduler: neverScheduler });
+}
+
 /**
  * Runs two shutdowns of a server with two connections through the core, once per process, with a
  * scheduler that never fires. V8 compiles functions on their first call; without this, the first
@@ -17,7 +29,6 @@ let warmedUp = false;
 export function warmUpShutdownPath(): void {
   if (warmedUp) return;
   warmedUp = true;
-  const never: SchedulerLike = { now: () => 0, schedule: () => new Subscription() };
   const changes = new Subject<ConnectionChange | readonly ConnectionChange[]>();
   const idle: TrackedConnection = { id: 1, state: 'idle', idleSince: 0 };
   const active: TrackedConnection = { id: 2, state: 'active', idleSince: 0 };
@@ -46,7 +57,7 @@ export function warmUpShutdownPath(): void {
       changes.next(ids.map((id) => ({ id, state: 'closed', previous: 'active' })));
     },
   };
-  const cycle = new Lifecycle(host, { timeout: 1, drainDelay: 0, idleLinger: 0, waitForHijacked: false, scheduler: never });
+  const cycle = warmUpCycle(host);
   const states = cycle.state$.subscribe();
   cycle.serving(undefined);
   cycle.shutdown();

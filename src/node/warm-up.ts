@@ -1,7 +1,6 @@
 import { Server as HttpServer } from 'node:http';
 import { Socket } from 'node:net';
-import { SchedulerLike, Subscription } from 'rxjs';
-import { Lifecycle } from '../core/lifecycle';
+import { neverScheduler, warmUpCycle } from '../warm-up';
 import { HttpAdapter } from './http-adapter';
 
 let warmedUp = false;
@@ -28,10 +27,9 @@ let warmedUp = false;
 export function warmUpAdapterShutdown(): void {
   if (warmedUp) return;
   warmedUp = true;
-  const never: SchedulerLike = { now: () => 0, schedule: () => new Subscription() };
   const server = new HttpServer();
-  const adapter = new HttpAdapter(server, never, undefined, () => undefined);
-  const cycle = new Lifecycle(adapter, { timeout: 1, drainDelay: 0, idleLinger: 0, waitForHijacked: false, scheduler: never });
+  const adapter = new HttpAdapter(server, neverScheduler, undefined, () => undefined);
+  const cycle = warmUpCycle(adapter);
   try {
     for (let i = 0; i < 3; i++) adapter.intercept('connection', new Socket(), undefined);
     const [closedBySlice, destroyed] = adapter.connections().map(({ id }) => id);
