@@ -2,14 +2,27 @@ import { expect } from 'chai';
 import { unrefScheduler } from '../../src/node/unref-scheduler';
 import { withDeadline } from '../support/sockets';
 
-/**
- * Runs `body` with `Date.now()` reading `clock.at`, which the body moves; the real clock is back after.
- * The scheduler's own timers still run on Node's clock.
- */
-async function withClock(body: (clock: { at: number }) => Promise<void>): Promise<void> {
+/** `Date.now()` as a test sets it: it reads `at`, and counts its reads. */
+interface FakeClock {
+  at: number;
+  /** Resolves right after the `n`th read (counted from the start of `withClock`). */
+  reads(n: number): Promise<void>;
+}
+
+/** Runs `body` with `Date.now()` replaced by a `FakeClock`; the real clock is back after. */
+async function withClock(body: (clock: FakeClock) => Promise<void>): Promise<void> {
   const realNow = Date.now;
-  const clock = { at: realNow() };
-  Date.now = () => clock.at;
+  let count = 0;
+  const waiting: Array<{ n: number; resolve: () => void }> = [];
+  const clock: FakeClock = {
+    at: realNow(),
+    reads: (n) => new Promise((resolve) => waiting.push({ n, resolve })),
+  };
+  Date.now = () => {
+    count++;
+    for (const waiter of waiting) if (waiter.n === count) waiter.resolve();
+    return clock.at;
+  };
   try {
     await body(clock);
   } finally {
@@ -17,15 +30,19 @@ async function withClock(body: (clock: { at: number }) => Promise<void>): Promis
   }
 }
 
-/** Counts the turns of the event loop (its check phases) from the call until `stop()`. */
-function countTurns(): { readonly turns: () => number; stop(): void } {
+/** Counts the turns of the event loop (its check phases) from the call until `stop()`; `reached` resolves at `upTo`. */
+function countTurns(upTo = Infinity): { readonly turns: () => number; readonly reached: Promise<void>; stop(): void } {
   let turns = 0;
+  let reach: () => void = () => undefined;
+  const reached = new Promise<void>((resolve) => (reach = resolve));
   let next: NodeJS.Immediate | undefined = setImmediate(function turn() {
     turns++;
+    if (turns >= upTo) reach();
     next = setImmediate(turn);
   });
   return {
     turns: () => turns,
+    reached,
     stop: () => {
       if (next !== undefined) clearImmediate(next);
       next = undefined;
@@ -107,23 +124,16 @@ describe('unrefScheduler (src/node/unref-scheduler.ts)', () => {
         ran = true;
       }, 20);
       clock.at = start + 19; // the timer fires with 1 ms left by now(): the loop turns for the rest
-      await new Promise((resolve) => setTimeout(resolve, 40));
+      await withDeadline(clock.reads(3), 2000, 'a turn that waits out the last ms');
       subscription.unsubscribe();
       clock.at = start + 40;
-      const counter = countTurns();
       // Ten turns of the loop: the turn that waits out the last ms would have run the action in the first.
-      await withDeadline(
-        new Promise<void>((resolve) => {
-          const poll = setInterval(() => {
-            if (counter.turns() < 10) return;
-            clearInterval(poll);
-            resolve();
-          }, 1);
-        }),
-        2000,
-        'ten turns of the loop',
-      );
-      counter.stop();
+      const counter = countTurns(10);
+      try {
+        await withDeadline(counter.reached, 2000, 'ten turns of the loop');
+      } finally {
+        counter.stop();
+      }
       expect(ran).to.equal(false);
     });
   });
