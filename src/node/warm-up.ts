@@ -1,6 +1,7 @@
 import { Server as HttpServer } from 'node:http';
 import { Socket } from 'node:net';
 import { neverScheduler, warmUpCycle } from '../warm-up';
+import { warmUpAcceptQueue } from './accept-queue';
 import { HttpAdapter } from './http-adapter';
 
 let warmedUp = false;
@@ -17,7 +18,9 @@ let warmedUp = false;
  * the first shutdown spent about 1.3 ms more than that of a second shutdown in the same process in
  * rx-graceful's own code: forgetting the 10 connections 0.64-0.81 ms against 0.12-0.14, ending the
  * shutdown 0.35-0.43 against 0.04, cancelling the requests' signals 0.09-0.21 against 0.01. With
- * this, Node's close of a socket has run once too, up to the handle it does not have here.
+ * this, Node's close of a socket has run once too, up to the handle it does not have here, and so
+ * have Node's calls that read the listener's accept queue (`warmUpAcceptQueue`): the server here
+ * never listens, and has no queue to read.
  *
  * Nothing outlives the call but the sockets' `close` events, which Node emits on the next tick and
  * which find them forgotten: the server never listens and no socket has a descriptor; the scheduler
@@ -27,6 +30,7 @@ let warmedUp = false;
 export function warmUpAdapterShutdown(): void {
   if (warmedUp) return;
   warmedUp = true;
+  warmUpAcceptQueue();
   const server = new HttpServer();
   const adapter = new HttpAdapter(server, neverScheduler, undefined, () => undefined);
   const cycle = warmUpCycle(adapter);
