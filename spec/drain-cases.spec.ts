@@ -85,8 +85,10 @@ function drainCases(kind: ServerKind): void {
     const ms = performance.now() - started;
     await Promise.all(clients.map((c) => c.waitClosed(1000)));
     expect(result).to.include({ killed: 0, closedIdle: count, drained: 0, timedOut: false });
-    expect(result.durationMs).to.be.below(200);
-    expect(ms).to.be.below(250);
+    // Far below both the keep-alive timeout (5 s) and the default linger (1 s, off here), with room
+    // for a loaded machine: 222 ms over h2c while another spec's process closed 10,000 sockets.
+    expect(result.durationMs).to.be.below(500);
+    expect(ms).to.be.below(600);
   });
 
   it('counts a connected, silent socket as new and idle, and closes it at once', async () => {
