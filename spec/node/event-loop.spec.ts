@@ -216,6 +216,17 @@ describe('the event loop as the adapter uses it', () => {
     expect(ran).to.be.within(8, 10);
   });
 
+  it('afterAcceptQueue with queueLength and no queued count takes two turns per connection its first read finds for the bound', async () => {
+    // The listener reads a queue it shrinks first at the first check (listener.ts): 6 then, 1 for ever after.
+    let reads = 0;
+    const ran = await withDeadline(
+      turnOfWork({ maxTurns: 3, queueLength: () => (reads++ === 0 ? 6 : 1) }, () => undefined),
+      2000,
+      'afterAcceptQueue to give up',
+    );
+    expect(ran).to.be.within(16, 18);
+  });
+
   it('afterPoll runs nothing once cancelled', async () => {
     let ran = false;
     const cancel = afterPoll(() => (ran = true));

@@ -4,17 +4,29 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { closeListenerAfterQueue } from '../../src/node/listener';
-import { recordFsCalls } from '../support/fs-calls';
+import { FsCall, recordFsCalls } from '../support/fs-calls';
 import { loopback, withDeadline } from '../support/sockets';
 
-/** Listens on `where`, closes the listener as a shutdown does, and returns the paths it opened meanwhile. */
-async function pathsOpenedByClose(where: net.ListenOptions): Promise<unknown[]> {
+/** The paths opened by the recorded calls. */
+function opened(calls: readonly FsCall[]): unknown[] {
+  return calls.filter(({ name }) => name === 'openSync').map(({ first }) => first);
+}
+
+/**
+ * Listens on `where`, closes the listener as a shutdown does, and returns the paths it opened within
+ * the call and in all.
+ */
+async function pathsOpenedByClose(where: net.ListenOptions): Promise<{ inCall: unknown[]; all: unknown[] }> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(where, resolve));
   const recorder = recordFsCalls();
+  let inCall: unknown[] = [];
   try {
     await withDeadline(
-      new Promise<void>((resolve) => closeListenerAfterQueue(server, () => 0, resolve)),
+      new Promise<void>((resolve) => {
+        closeListenerAfterQueue(server, () => 0, resolve);
+        inCall = opened(recorder.calls);
+      }),
       5000,
       'the listener closed',
     );
@@ -23,20 +35,20 @@ async function pathsOpenedByClose(where: net.ListenOptions): Promise<unknown[]> 
     if (server.listening) server.close();
   }
   expect(server.listening, 'listening after the close').to.equal(false);
-  return recorder.calls.filter(({ name }) => name === 'openSync').map(({ first }) => first);
+  return { inCall, all: opened(recorder.calls) };
 }
 
 describe('closeListenerAfterQueue', () => {
-  it('reads the accept queue of a listener on 127.0.0.1 in the IPv4 table only', async function () {
+  it('reads the accept queue of a listener on 127.0.0.1 in the IPv4 table only, opened at its first check and not within the call', async function () {
     if (process.platform !== 'linux') this.skip(); // the accept queue is read on Linux only
-    expect(await pathsOpenedByClose(loopback)).to.deep.equal(['/proc/net/tcp']);
+    expect(await pathsOpenedByClose(loopback)).to.deep.equal({ inCall: [], all: ['/proc/net/tcp'] });
   });
 
   it('reads no table for a listener on a Unix domain socket, which no TCP table lists, and still closes it', async function () {
     if (process.platform !== 'linux') this.skip();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rx-graceful-'));
     try {
-      expect(await pathsOpenedByClose({ path: path.join(dir, 'listener.sock') })).to.deep.equal([]);
+      expect(await pathsOpenedByClose({ path: path.join(dir, 'listener.sock') })).to.deep.equal({ inCall: [], all: [] });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

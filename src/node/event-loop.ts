@@ -57,8 +57,9 @@ export function inSlices(count: number, perTurn: number, work: (from: number, to
  * first check that reads it empty. Without it, `work` runs after the first poll phase that accepted
  * none, or after `maxTurns` turns that each accepted one; with `queued`, the length of the accept
  * queue at the call, not before that many have been accepted. Either way it gives up after
- * `maxTurns` plus two turns per queued connection: an accept libuv never reports (EMFILE) must not
- * keep the listener open for ever. Returns a function that cancels it.
+ * `maxTurns` plus two turns per queued connection (`queued`, or what the first check's
+ * `queueLength()` reads, if more): an accept libuv never reports (EMFILE) must not keep the
+ * listener open for ever. Returns a function that cancels it.
  *
  * @example
  * const cancel = afterAcceptQueue(() => accepts, () => server.close(), { queued: acceptQueueLength(fd) });
@@ -79,12 +80,14 @@ export function afterAcceptQueue(
   const start = accepted();
   let seen = start;
   let turns = 0;
+  let bound = maxTurns + 2 * queued;
   let next: NodeJS.Immediate | undefined;
   const check = (): void => {
     const now = accepted();
     turns++;
-    const gaveUp = turns > maxTurns + 2 * queued;
     const length = queueLength?.();
+    if (turns === 1 && length !== undefined) bound = Math.max(bound, maxTurns + 2 * length);
+    const gaveUp = turns > bound;
     const served =
       length === undefined ? (now - start >= queued || gaveUp) && (now === seen || turns > maxTurns) : length === 0 || gaveUp;
     if (served) {

@@ -1,5 +1,5 @@
 import type { Server as NetServer } from 'node:net';
-import { ListenFamily, openAcceptQueue } from './accept-queue';
+import { AcceptQueue, acceptQueueLength, ListenFamily, openAcceptQueue } from './accept-queue';
 import { afterAcceptQueue } from './event-loop';
 import { listenFd, listenSocketCloser, ownsListenSocket, setBacklog, stopListening } from './node-internals';
 
@@ -24,9 +24,10 @@ import { listenFd, listenSocketCloser, ownsListenSocket, setBacklog, stopListeni
 export function closeListenerAfterQueue(server: NetServer, accepted: () => number, closed: () => void): () => void {
   const fd = listenFd(server);
   const family = tcpFamily(server);
-  const queue = fd === undefined || family === undefined ? undefined : openAcceptQueue(fd, family);
-  const shrunk = queue !== undefined && ownsListenSocket(server) && setBacklog(server, 0);
-  if (!shrunk) queue?.close();
+  const table = fd !== undefined && family !== undefined && process.platform === 'linux' ? { fd, family } : undefined;
+  const shrunk = table !== undefined && ownsListenSocket(server) && setBacklog(server, 0);
+  // A queue that is not shrunk is read once now: the loop accepts at least what it held (event-loop.ts).
+  const queuedAtCall = table !== undefined && !shrunk ? acceptQueueLength(table.fd, table.family) : undefined;
   // The socket closes in the same function call as the read that finds the queue empty, with no code
   // between them that runs there for the first time: a connection the kernel completes in between is
   // reset by the close, and a function's first call costs V8 its compile. With the close one step
@@ -34,9 +35,19 @@ export function closeListenerAfterQueue(server: NetServer, accepted: () => numbe
   // of that read to the close in shutdowns under load (2026-12-03), 10 µs with `node --no-lazy`, and
   // 21-30 µs now.
   const closeSocket = shrunk ? listenSocketCloser(server) : undefined;
+  // A shrunk queue is first read at the first check, not at this call: a read can cost the kernel a
+  // walk of its whole table of connections (accept-queue.ts), and one at the call would be one more.
+  let queue: AcceptQueue | undefined;
+  /** The first read opens the table, and answers with the queue it found; each later one reads it again. */
+  let readQueue = (): number | undefined => {
+    if (table === undefined) return undefined;
+    queue = openAcceptQueue(table.fd, table.family);
+    readQueue = () => queue?.length();
+    return queue?.atOpen;
+  };
   const queueLength = shrunk
     ? (): number | undefined => {
-        const length = queue.length();
+        const length = readQueue();
         if (length === 0) closeSocket?.();
         return length;
       }
@@ -46,7 +57,8 @@ export function closeListenerAfterQueue(server: NetServer, accepted: () => numbe
   const stop = (): void => {
     open = false;
     stopListening(server);
-    if (shrunk) queue.close();
+    queue?.close();
+    queue = undefined;
   };
   const cancel = afterAcceptQueue(
     accepted,
@@ -54,7 +66,7 @@ export function closeListenerAfterQueue(server: NetServer, accepted: () => numbe
       stop();
       closed();
     },
-    { queued: queue?.atOpen, queueLength },
+    { queued: queuedAtCall, queueLength },
   );
   return () => {
     if (!open) return;
