@@ -121,6 +121,8 @@ export function warmUpAcceptQueue(): void {
   try {
     fstatSync(fd);
     readSync(fd, Buffer.alloc(readSize), 0, readSize, 0);
+  } catch {
+    // Nothing to warm up: a warm-up never fails the constructor that runs it.
   } finally {
     closeSync(fd);
   }
