@@ -23,7 +23,7 @@ import { listenFd, listenSocketCloser, ownsListenSocket, setBacklog, stopListeni
  */
 export function closeListenerAfterQueue(server: NetServer, accepted: () => number, closed: () => void): () => void {
   const fd = listenFd(server);
-  const family = tcpFamily(server);
+  const family = fd === undefined ? undefined : tcpFamily(server); // a node:cluster worker has no descriptor
   const table = fd !== undefined && family !== undefined && process.platform === 'linux' ? { fd, family } : undefined;
   const shrunk = table !== undefined && ownsListenSocket(server) && setBacklog(server, 0);
   // A queue that is not shrunk is read once now: the loop accepts at least what it held (event-loop.ts).
