@@ -38,20 +38,20 @@ export function closeListenerAfterQueue(server: NetServer, accepted: () => numbe
   // A shrunk queue is first read at the first check, not at this call: a read can cost the kernel a
   // walk of its whole table of connections (accept-queue.ts), and one at the call would be one more.
   let queue: AcceptQueue | undefined;
-  /** The first read opens the table, and answers with the queue it found; each later one reads it again. */
-  let readQueue = (): number | undefined => {
-    if (table === undefined) return undefined;
-    queue = openAcceptQueue(table.fd, table.family);
-    readQueue = () => queue?.length();
-    return queue?.atOpen;
-  };
-  const queueLength = shrunk
-    ? (): number | undefined => {
-        const length = readQueue();
-        if (length === 0) closeSocket?.();
-        return length;
-      }
-    : undefined;
+  let queueLength: (() => number | undefined) | undefined;
+  if (shrunk) {
+    /** The first read opens the table, and answers with the queue it found; each later one reads it again. */
+    let readQueue = (): number | undefined => {
+      queue = openAcceptQueue(table.fd, table.family);
+      readQueue = () => queue?.length();
+      return queue?.atOpen;
+    };
+    queueLength = () => {
+      const length = readQueue();
+      if (length === 0) closeSocket?.();
+      return length;
+    };
+  }
   let open = true;
   /** Node's side of the close (the socket itself may be closed already), and the table's. */
   const stop = (): void => {
