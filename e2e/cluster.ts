@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import type { ShutdownResult } from '../src';
 import { start, startupMs, type Child, type Line } from '../harness/child';
+import type { Ended } from '../harness/protocol';
 import { startLoops, type Loops } from '../harness/loops';
 import * as e2e from './scenario';
 
@@ -38,11 +39,30 @@ function oldWorkers(lines: readonly Line[], waitedMs: number): e2e.OldServer[] {
   });
 }
 
+/**
+ * When the failed requests of a phase began and failed, and when the primary's and the workers'
+ * lines of that phase came, in ms from the phase's start (its SIGHUP), with the next step's start
+ * (the next SIGHUP, or the SIGTERM) named: what a failed CI run needs to say where node:cluster
+ * lost them, since no run outside CI has reproduced it (README, "node:cluster").
+ */
+function failureTimeline(ended: readonly Ended[], lines: readonly Line[], from: number, to: number | undefined): string {
+  const failed = ended.filter(({ at, outcome }) => at >= from && (to === undefined || at < to) && outcome.kind === 'failed');
+  const span = (values: readonly number[]): string => `${Math.min(...values) - from}…${Math.max(...values) - from}`;
+  const events = lines
+    .filter(({ text }) => /: (draining|drained|restart \d+ done)|exited with/.test(text))
+    .map(({ at, text }) => `+${at - from} ${text.replace(/ drained \{.*$/, ' drained').replace(/^primary: /, '')}`);
+  return [
+    `failed requests began +${span(failed.map(({ at }) => at))} ms and failed +${span(failed.map(({ endedAt }) => endedAt))} ms after the phase began (its SIGHUP)`,
+    to === undefined ? 'no next step' : `next step at +${to - from} ms`,
+    ...events,
+  ].join('; ');
+}
+
 /** One stretch of the run, from `at` (Date.now()) and the primary's line `firstLine` on. */
 type Phase = { readonly name: string; readonly firstLine: number; readonly at: number };
 
-/** A phase once over: the primary's `lines`, the clients' `tally`, how long it took and it waited for old workers. */
-type Ended = Phase & { lines: readonly Line[]; tally: e2e.Tally; tookMs: number; waitedMs: number };
+/** A phase once over: the primary's `lines`, the clients' `tally` and `timeline` of failures, how long it took and it waited for old workers. */
+type PhaseEnded = Phase & { lines: readonly Line[]; tally: e2e.Tally; timeline: string; tookMs: number; waitedMs: number };
 
 /**
  * The table row and the misses of one phase. The failures of the final stop are shown but not
@@ -50,7 +70,7 @@ type Ended = Phase & { lines: readonly Line[]; tally: e2e.Tally; tookMs: number;
  * primary closes the connections it has accepted but not yet handed to a worker (a reset the
  * workers never see).
  */
-function judgePhase({ name, lines, tally, tookMs, waitedMs }: Ended, drainDelay: number): e2e.TrialReport {
+function judgePhase({ name, lines, tally, timeline, tookMs, waitedMs }: PhaseEnded, drainDelay: number): e2e.TrialReport {
   const stop = name === 'stop';
   // A refused connect before the SIGTERM means no worker was there: a failure. After it, it is expected.
   const failed = tally.failed + (stop ? 0 : tally.refused);
@@ -58,7 +78,7 @@ function judgePhase({ name, lines, tally, tookMs, waitedMs }: Ended, drainDelay:
   const reasons = e2e.formatReasons(tally.failures);
   const misses: string[] = [];
   if (!stop && failed > allowed)
-    misses.push(`${failed} requests failed, at most ${allowed} allowed (${reasons}, refused ${tally.refused})`);
+    misses.push(`${failed} requests failed, at most ${allowed} allowed (${reasons}, refused ${tally.refused}); ${timeline}`);
   const old = oldWorkers(lines, waitedMs).map((worker) => e2e.judgeOldServer(worker, 'worker'));
   if (name !== warmUp && old.length < workers) misses.push(`${old.length} of ${workers} old workers printed "draining"`);
   misses.push(...old.flatMap((worker) => worker.misses));
@@ -120,7 +140,8 @@ async function run(drainDelay: number, restarts: number): Promise<{ rows: string
       const lines = primary.lines.slice(phase.firstLine, next?.firstLine);
       const waitedMs = phase === stop ? stopBound : restartBound;
       const tally = e2e.tally(ended, phase.at, next?.at);
-      return judgePhase({ ...phase, lines, tally, tookMs: (next?.at ?? stoppedAt) - phase.at, waitedMs }, drainDelay);
+      const timeline = tally.failed > 0 ? failureTimeline(ended, lines, phase.at, next?.at) : '';
+      return judgePhase({ ...phase, lines, tally, timeline, tookMs: (next?.at ?? stoppedAt) - phase.at, waitedMs }, drainDelay);
     });
     const misses = judged.flatMap((phase) => phase.misses);
     if (exit === undefined || exit.code !== 0) misses.push(`the primary ${primaryEnded}`);

@@ -88,7 +88,7 @@ export function startLoops(args: LoopsArgs): Loops {
         const id = `${client}-${seq}`;
         began++;
         const outcome = await own.request(id, Math.min(deadline - at, args.requestTimeoutMs ?? Infinity));
-        ended.push({ id, at, outcome });
+        ended.push({ id, at, endedAt: Date.now(), outcome });
         if (outcome.kind === 'completed') completed++;
         else if (outcome.kind === 'refused' || (!outcome.sent && ++unsent >= maxUnsent)) return false;
         if (args.thinkMaxMs !== undefined && args.thinkMaxMs > 0) await sleep(think(0, args.thinkMaxMs));

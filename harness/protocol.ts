@@ -100,8 +100,8 @@ export interface LoopsArgs {
   readonly workload?: boolean;
 }
 
-/** One request as its loop saw it: its id, when it began (Date.now()), and what became of it. */
-export type Ended = { readonly id: string; readonly at: number; readonly outcome: Outcome };
+/** One request as its loop saw it: its id, when it began and when its loop knew the outcome (Date.now()), and what became of it. */
+export type Ended = { readonly id: string; readonly at: number; readonly endedAt: number; readonly outcome: Outcome };
 
 /** What request loops saw. */
 export interface LoopsReport {
