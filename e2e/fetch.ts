@@ -36,8 +36,8 @@ async function trial(n: number, drainDelay: number | undefined, cuts: number[]):
     const { ended } = await loops.report;
     const old = e2e.judgeOldServer(await e2e.awaitServerExit(server, signalledAt, drainMs + 10_000));
 
-    const before = e2e.tally(ended, 0, signalledAt, false);
-    const total = e2e.tally(ended, 0, Infinity, false);
+    const before = e2e.tally(ended, { to: signalledAt, connections: false });
+    const total = e2e.tally(ended, { connections: false });
     // A refusal before the SIGTERM is no deploy's doing: it counts as a cut.
     const cut = total.failed + before.refused;
     cuts.push(cut);

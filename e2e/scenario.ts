@@ -110,13 +110,25 @@ export function judgeOldServer(server: OldServer, kind = 'server'): { cell: stri
 /** Requests of one stretch of a run, by the clients; `failed`: neither completed nor refused, by reason in `failures`. */
 export type Tally = { sent: number; completed: number; refused: number; failed: number; failures: Map<string, number> };
 
-/**
- * The tally of the requests that began from `from` to before `to` (Date.now()); with `connections`
- * (HTTP/1 loops), a failure after its request was written says whether its connection was new or reused.
- */
-export function tally(ended: readonly Ended[], from = 0, to = Infinity, connections = true): Tally {
+/** Which requests a tally takes: those that began (`by: 'began'`) or whose outcome was known (`by: 'ended'`) from `from` to before `to` (Date.now()). */
+export type TallyWindow = {
+  readonly from?: number | undefined;
+  readonly to?: number | undefined;
+  readonly by?: 'began' | 'ended';
+  /** HTTP/1 loops: a failure after its request was written says whether its connection was new or reused. */
+  readonly connections?: boolean;
+};
+
+/** The tally of the requests in `window` (all of them by default). */
+export function tally(
+  ended: readonly Ended[],
+  { from = 0, to = Infinity, by = 'began', connections = true }: TallyWindow = {},
+): Tally {
   const counts: Tally = { sent: 0, completed: 0, refused: 0, failed: 0, failures: new Map() };
-  for (const { outcome } of ended.filter(({ at }) => at >= from && at < to)) {
+  for (const { outcome } of ended.filter(({ at, endedAt }) => {
+    const time = by === 'began' ? at : endedAt;
+    return time >= from && time < to;
+  })) {
     counts.sent++;
     if (outcome.kind === 'completed') counts.completed++;
     else if (outcome.kind === 'refused') counts.refused++;
