@@ -40,14 +40,18 @@ export function closeListenerAfterQueue(server: NetServer, accepted: () => numbe
   let queue: AcceptQueue | undefined;
   let queueLength: (() => number | undefined) | undefined;
   if (shrunk) {
-    /** The first read opens the table, and answers with the queue it found; each later one reads it again. */
-    let readQueue = (): number | undefined => {
-      queue = openAcceptQueue(table.fd, table.family);
-      readQueue = () => queue?.length();
-      return queue?.atOpen;
-    };
+    let opened = false;
+    // The first read opens the table, and answers with the queue it found; each later one reads it
+    // again. Nothing is made between a read and the close: that is code run for the first time.
     queueLength = () => {
-      const length = readQueue();
+      let length: number | undefined;
+      if (opened) {
+        length = queue?.length();
+      } else {
+        opened = true;
+        queue = openAcceptQueue(table.fd, table.family);
+        length = queue?.atOpen;
+      }
       if (length === 0) closeSocket?.();
       return length;
     };
