@@ -24,7 +24,11 @@ const zlib = require('node:zlib');
 // queue is served), state$ as one shared fold with its broadcast (shared-fold.ts, broadcast.ts,
 // in place of RxJS operators the package does not count), the drain taking connections in slices
 // and closes in batches, with their TSDoc: 155,499 / 156,100 bytes; 20 % above.
-const BUDGET_BYTES = 187_000;
+// Raised 2026-12-03 (issue 12): the accept queue's table kept open and read by family, the warm-ups
+// (warm-up.ts, node/warm-up.ts, and of the queue's fs calls and parse), the shared `emit`
+// (intercept.ts), the registry's id table and idle rounds, with their TSDoc: 187,159 / 187,760
+// bytes, after trimming measurements that comments repeated from README and CHANGELOG; 20 % above.
+const BUDGET_BYTES = 225_000;
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');

@@ -10,11 +10,7 @@ const listenState = '0A';
 /**
  * Bytes asked of the kernel a read: the header and two or three lines. The kernel formats only what
  * a read asks for, and what it formats after this listener's line is time in which a connection
- * can complete unseen before the close, to be reset by it. In shutdowns under load (2026-12-03, two
- * runs of 30 each) a read of 4 KiB took 145-160 µs and one of 1 KiB 108-121; from the start of the
- * last read to the close, 258 -> 213-228 µs. With 512 bytes, the table kept open and the close made
- * in the call that reads (listener.ts): medians of 62-88 µs in four runs of 10 to 100 shutdowns,
- * against 206-345 µs for the reads of 1 KiB and the close one step further, run alternately.
+ * can complete unseen before the close, to be reset by it (README, "The window that remains").
  */
 const readSize = 512;
 
@@ -40,18 +36,13 @@ export interface AcceptQueue {
  * `/proc/net/tcp` and `/proc/net/tcp6`; for those, the `rx_queue` column is the length of the
  * accept queue (what `ss -lnt` shows as Recv-Q). The socket is found by its inode, which `fstat`
  * gives for the descriptor. Only the listening part of a table is read, and the table stays open
- * between reads: each read starts again at its first byte (a positioned read, which the kernel
- * answers with the table as it is then), so the last read before a close costs a `pread` and the
- * parse of a line or two, not an `open`, an `fstat` and a `close` as well (24 against 44 µs from
- * the start of that read to its answer, 2026-12-03).
+ * between reads: each read starts again at its first byte (a positioned read, answered with the
+ * table as it is then), so the last read before a close costs a `pread`, not an `open` as well.
  *
- * A read of the wrong table is not free. The search ends at the first line that is no listener, or
- * at the end of the table where it has none (no connection of that family), and the kernel finds
- * that end only by walking every bucket of its hash table of connections: 2.5–3.5 ms here, each
- * read. Before the family chose the table, opening the queue of an IPv6 listener, in a namespace
- * with no other connection, took 8.0–15.4 ms (2026-12-03, two runs); with it, 3.2–4.4. That walk
- * is also why a read costs as much when its listener's line is the last of the table: after each
- * line it writes, the kernel looks for the next one.
+ * A read of the wrong table is not free: where a table has no line after the listening ones (no
+ * connection of that family), the kernel finds its end only by walking every bucket of its hash
+ * table of connections, 2.5–3.5 ms here, each read; the same walk follows a listener whose line is
+ * the last of its table.
  *
  * @example
  * const queue = openAcceptQueue(fd, 'IPv4'); // queue.atOpen: 3, three connections wait to be accepted
@@ -103,13 +94,10 @@ export function acceptQueueLength(fd: number, family?: ListenFamily): number | u
  * `closeSync`), on `/dev/null`; on Linux only, where a shutdown reads the queue. The adapter's
  * warm-up calls it once per process.
  *
- * Why: a fresh process ran those functions for the first time in its first shutdown, between the
- * call that stops accepting and the close of the listener. In a probe with bench B's shape
- * (2026-12-03, the first shutdown of fresh processes with 100 idle connections, 15 each way,
- * alternated, twice), that step took 1.60 and 1.72 ms (medians), and 0.99 and 1.09 ms after this.
- * Not on a table itself: a read that reaches the end of `/proc/net/tcp` or `/proc/net/tcp6` has the
- * kernel walk every bucket of its hash table of connections (2.5–3.5 ms here, with 1 or 4,500
- * sockets in the table), and in a process that has just started nothing may come before that end.
+ * Why: a fresh process ran those functions, and the table's parse, for the first time in its
+ * first shutdown, between the call that stops accepting and the close of the listener (CHANGELOG).
+ * Not on a real table: in a process that has just started, a read may reach a table's end, which
+ * costs the kernel's walk (see `openAcceptQueue`).
  *
  * @example
  * warmUpAcceptQueue(); // when the first GracefulServer of a process is made
@@ -130,9 +118,7 @@ export function warmUpAcceptQueue(): void {
   } finally {
     closeSync(fd);
   }
-  // The parse, and what returns the queue, run between the read that finds the queue empty and the
-  // close: their first run there, with V8's compile of the regular expression and the first calls
-  // of the string methods, widened that window in a fresh process (see `warmUpTable`).
+  // The parse runs between the read that finds the queue empty and the close (see `warmUpTable`).
   try {
     const table = Buffer.from(warmUpTable(), 'latin1');
     const queue = listenerIn(
@@ -147,10 +133,7 @@ export function warmUpAcceptQueue(): void {
   }
 }
 
-/**
- * A line of `/proc/net/tcp` as the kernel pads it (149 characters and a newline): `sl`, the local
- * and remote address, the state, the queues, and so on to the inode in the tenth column.
- */
+/** A line of `/proc/net/tcp` as the kernel pads it (149 characters and a newline), its inode in the tenth column. */
 function tableLine(sl: number, state: string, rxQueue: number, inode: string): string {
   const columns = [`${sl}:`, '0100007F:1F90', '00000000:0000', state, `00000000:${rxQueue.toString(16).padStart(8, '0')}`];
   const line = `${columns.join(' ')} 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`;
@@ -159,17 +142,11 @@ function tableLine(sl: number, state: string, rxQueue: number, inode: string): s
 
 const warmUpInode = '4242';
 /**
- * A table for the warm-up: the header, two other listeners, the one looked for (which the read of
- * 512 bytes reaches only in its second chunk, as a real read can) and a connection.
- *
- * Why: since the table is opened at the first check rather than at the call (listener.ts), that
- * check ran the parse, and what returns the queue, for the first time in a fresh process, between
- * the read that found the queue empty and the close. Measured in fresh processes with 50 idle
- * connections (2026-12-03, a probe outside the repository timing from the end of the last read of
- * the table to the close, three runs of 12-16 processes each, interleaved): medians of 0.29-0.33
- * ms without this warm-up, 0.14-0.21 with it, and 0.13-0.18 with the table opened at the call as
- * before. A connection the kernel completes in that window is reset by the close: one full
- * benchmark run that day had one reset newcomer in one of its three paced trials over HTTP.
+ * A table for the warm-up: the header, two other listeners, the one looked for (in the second
+ * chunk of 512 bytes, as a real read can find it) and a connection. The first check after a
+ * shutdown opens the real table and closes the listener right after the read that finds its queue
+ * empty; parsing for the first time there widened that window (medians 0.29-0.33 ms from the read
+ * to the close in fresh processes, 0.14-0.21 with this; 2026-12-03, README "The window that remains").
  */
 function warmUpTable(): string {
   return [

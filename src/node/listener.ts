@@ -30,10 +30,8 @@ export function closeListenerAfterQueue(server: NetServer, accepted: () => numbe
   const queuedAtCall = table !== undefined && !shrunk ? acceptQueueLength(table.fd, table.family) : undefined;
   // The socket closes in the same function call as the read that finds the queue empty, with no code
   // between them that runs there for the first time: a connection the kernel completes in between is
-  // reset by the close, and a function's first call costs V8 its compile. With the close one step
-  // further (the work below, then Node's `Server#close`), medians of 147-280 µs passed from the end
-  // of that read to the close in shutdowns under load (2026-12-03), 10 µs with `node --no-lazy`, and
-  // 21-30 µs now.
+  // reset by the close, and a function's first call costs V8 its compile (README, "The window that
+  // remains").
   const closeSocket = shrunk ? listenSocketCloser(server) : undefined;
   // A shrunk queue is first read at the first check, not at this call: a read can cost the kernel a
   // walk of its whole table of connections (accept-queue.ts), and one at the call would be one more.
@@ -41,8 +39,8 @@ export function closeListenerAfterQueue(server: NetServer, accepted: () => numbe
   let queueLength: (() => number | undefined) | undefined;
   if (shrunk) {
     let opened = false;
-    // The first read opens the table, and answers with the queue it found; each later one reads it
-    // again. Nothing is made between a read and the close: that is code run for the first time.
+    // The first read opens the table; each later one reads it again. Nothing is made between a read
+    // and the close.
     queueLength = () => {
       let length: number | undefined;
       if (opened) {
