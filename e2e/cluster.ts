@@ -47,7 +47,8 @@ function oldWorkers(lines: readonly Line[], waitedMs: number): e2e.OldServer[] {
  */
 function failureTimeline(ended: readonly Ended[], lines: readonly Line[], from: number, to: number | undefined): string {
   const failed = ended.filter(
-    ({ endedAt, outcome }) => endedAt >= from && (to === undefined || endedAt < to) && outcome.kind === 'failed',
+    ({ endedAt, outcome }) =>
+      endedAt >= from && (to === undefined || endedAt < to) && (outcome.kind === 'failed' || outcome.kind === 'wrong'),
   );
   const span = (values: readonly number[]): string => `${Math.min(...values) - from}…${Math.max(...values) - from}`;
   const events = lines
@@ -82,7 +83,9 @@ function judgePhase({ name, lines, tally, timeline, tookMs, waitedMs }: PhaseEnd
   const reasons = e2e.formatReasons(tally.failures);
   const misses: string[] = [];
   if (!stop && failed > allowed)
-    misses.push(`${failed} requests failed, at most ${allowed} allowed (${reasons}, refused ${tally.refused}); ${timeline}`);
+    misses.push(
+      `${failed} requests failed, at most ${allowed} allowed (${reasons}, refused ${tally.refused})${timeline === '' ? '' : `; ${timeline}`}`,
+    );
   const old = oldWorkers(lines, waitedMs).map((worker) => e2e.judgeOldServer(worker, 'worker'));
   if (name !== warmUp && old.length < workers) misses.push(`${old.length} of ${workers} old workers printed "draining"`);
   misses.push(...old.flatMap((worker) => worker.misses));
