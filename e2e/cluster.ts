@@ -45,11 +45,9 @@ function oldWorkers(lines: readonly Line[], waitedMs: number): e2e.OldServer[] {
  * (the next SIGHUP, or the SIGTERM) named: what a failed run needs to show where its requests
  * were lost.
  */
-function failureTimeline(ended: readonly Ended[], lines: readonly Line[], from: number, to: number | undefined): string {
-  const failed = ended.filter(
-    ({ endedAt, outcome }) =>
-      endedAt >= from && (to === undefined || endedAt < to) && (outcome.kind === 'failed' || outcome.kind === 'wrong'),
-  );
+function failureTimeline(ended: readonly Ended[], lines: readonly Line[], window: e2e.TallyWindow & { from: number }): string {
+  const { from, to } = window;
+  const failed = e2e.within(ended, window).filter(e2e.isFailure);
   const span = (values: readonly number[]): string => `${Math.min(...values) - from}…${Math.max(...values) - from}`;
   const events = lines
     .filter(({ text }) => /: (draining|drained|restart \d+ done)|exited with/.test(text))
@@ -149,8 +147,9 @@ async function run(drainDelay: number, restarts: number): Promise<{ rows: string
       // A request counts in the step during which it failed or completed: a new connection begun
       // just before the SIGTERM and still queued in the primary when the last worker stopped
       // listening was reset by the stop, not by the restart before it.
-      const tally = e2e.tally(ended, { from: phase.at, to: next?.at, by: 'ended' });
-      const timeline = tally.failed > 0 ? failureTimeline(ended, lines, phase.at, next?.at) : '';
+      const window = { from: phase.at, to: next?.at, by: 'ended' } as const;
+      const tally = e2e.tally(ended, window);
+      const timeline = tally.failed > 0 ? failureTimeline(ended, lines, window) : '';
       return judgePhase({ ...phase, lines, tally, timeline, tookMs: (next?.at ?? stoppedAt) - phase.at, waitedMs }, drainDelay);
     });
     const misses = judged.flatMap((phase) => phase.misses);

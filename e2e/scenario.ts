@@ -119,16 +119,24 @@ export type TallyWindow = {
   readonly connections?: boolean;
 };
 
-/** The tally of the requests in `window` (all of them by default). */
-export function tally(
-  ended: readonly Ended[],
-  { from = 0, to = Infinity, by = 'began', connections = true }: TallyWindow = {},
-): Tally {
-  const counts: Tally = { sent: 0, completed: 0, refused: 0, failed: 0, failures: new Map() };
-  for (const { outcome } of ended.filter(({ at, endedAt }) => {
+/** The requests of `ended` in `window` (all of them by default). */
+export function within(ended: readonly Ended[], { from = 0, to = Infinity, by = 'began' }: TallyWindow = {}): Ended[] {
+  return ended.filter(({ at, endedAt }) => {
     const time = by === 'began' ? at : endedAt;
     return time >= from && time < to;
-  })) {
+  });
+}
+
+/** Neither completed nor refused: what a tally counts as `failed`. */
+export function isFailure({ outcome }: Ended): boolean {
+  return outcome.kind !== 'completed' && outcome.kind !== 'refused';
+}
+
+/** The tally of the requests in `window` (all of them by default). */
+export function tally(ended: readonly Ended[], window: TallyWindow = {}): Tally {
+  const connections = window.connections ?? true;
+  const counts: Tally = { sent: 0, completed: 0, refused: 0, failed: 0, failures: new Map() };
+  for (const { outcome } of within(ended, window)) {
     counts.sent++;
     if (outcome.kind === 'completed') counts.completed++;
     else if (outcome.kind === 'refused') counts.refused++;
