@@ -111,6 +111,9 @@ describe('ConnectionRegistry (src/node/connection-registry.ts)', () => {
       books.idle(c);
     }
 
+    /** The registry's private timer: nothing else shows that no round is due (an unref'd timer keeps nothing alive). */
+    const timerOf = (books: ConnectionRegistry): unknown => (books as unknown as { settleTimer: unknown }).settleTimer;
+
     /** The socket's own array of `close` listeners (Node 20.20: `_events.close`), whose identity tells whether it was rebuilt. */
     function closeListeners(socket: net.Socket): unknown {
       return (socket as net.Socket & { _events: Record<string, unknown> })._events.close;
@@ -156,8 +159,6 @@ describe('ConnectionRegistry (src/node/connection-registry.ts)', () => {
     });
 
     it('keeps no timer for its rounds once no idle connection waits for one', async () => {
-      /** The registry's private timer: nothing else shows that no round is due (an unref'd timer keeps nothing alive). */
-      const timerOf = (books: ConnectionRegistry): unknown => (books as unknown as { settleTimer: unknown }).settleTimer;
       const { books, socket } = await idleAfterOneResponse();
       expect(timerOf(books), 'while the connection waits for its round').to.not.equal(undefined);
       socket.destroy();
@@ -172,7 +173,8 @@ describe('ConnectionRegistry (src/node/connection-registry.ts)', () => {
     it('leaves them alone during a shutdown, which closes the idle connections itself', async () => {
       const { books, socket, listeners } = await idleAfterOneResponse();
       books.beginShutdown(() => undefined);
-      await new Promise((resolve) => setTimeout(resolve, 60));
+      // No timer is left once the round in which it would have been rebuilt has run, however late.
+      await until(() => timerOf(books) === undefined, 2000, 'the rounds of the idle connection');
       expect(closeListeners(socket)).to.equal(listeners);
     });
   });
