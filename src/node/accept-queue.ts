@@ -145,8 +145,8 @@ const warmUpInode = '4242';
  * A table for the warm-up: the header, two other listeners, the one looked for (in the second
  * chunk of 512 bytes, as a real read can find it) and a connection. The first check after a
  * shutdown opens the real table and closes the listener right after the read that finds its queue
- * empty; parsing for the first time there widened that window (medians 0.29-0.33 ms from the read
- * to the close in fresh processes, 0.14-0.21 with this; 2026-12-03, README "The window that remains").
+ * empty; parsing for the first time there widened that window (medians 0.27 ms from the read to
+ * the close in fresh processes, 0.05 with this; 2026-12-03, README "The window that remains").
  */
 function warmUpTable(): string {
   return [
