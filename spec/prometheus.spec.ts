@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as http from 'node:http';
-import { Gauge, OpenMetricsContentType, register, Registry } from 'prom-client';
+import { Gauge, Histogram, OpenMetricsContentType, register, Registry } from 'prom-client';
 import { GracefulGroup, GracefulServer } from '../src';
 import { bindPrometheus, PrometheusBinding, PrometheusOptions } from '../src/prometheus';
 import { Figures, MetricsAdapter, metricsScenarios, serving, stoppedAfter } from './support/metrics-scenarios';
@@ -123,6 +123,27 @@ describe('bindPrometheus (rx-graceful/prometheus)', function () {
     expect(figuresOf(result, 'api_', labels)).to.deep.equal({ ...serving, open: 1, idle: 1, accepted: 1 });
     const bounds = result.samples.filter((s) => s.name === 'api_shutdown_duration_seconds_bucket').map((s) => s.labels.le);
     expect(bounds).to.deep.equal(['0.5', '1', '5', '+Inf']);
+  });
+
+  it("observes a shutdown's duration when the registry is read, once, not when the shutdown ends", async () => {
+    const registry = new Registry();
+    const { graceful } = await metricsServer({}, cleanup);
+    bind(graceful, { registry });
+    const histogram = registry.getSingleMetric('rx_graceful_shutdown_duration_seconds') as Histogram;
+    const observe = histogram.observe.bind(histogram) as (...args: unknown[]) => void;
+    let observed = 0;
+    histogram.observe = (...args: unknown[]) => {
+      observed++;
+      observe(...args);
+    };
+    const finished = graceful.wait();
+    graceful.shutdown();
+    const result = await withDeadline(finished, 5000, 'the drain to finish');
+    expect(observed, 'observations when the shutdown ended').to.equal(0);
+    const first = figuresOf(await scrape(registry));
+    expect([observed, first.durations, first.durationSum]).to.deep.equal([1, 1, result.durationMs / 1000]);
+    const second = figuresOf(await scrape(registry));
+    expect([observed, second.durations], 'a second scrape').to.deep.equal([1, 1]);
   });
 
   it("registers in prom-client's default registry when given none", async () => {

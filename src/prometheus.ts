@@ -60,7 +60,8 @@ const TAKEN_LABELS: readonly string[] = ['phase', 'le'];
  * It costs requests nothing: the gauges are read when the registry is scraped, from `state$`
  * (which replays the current state: the binding subscribes for that one read and unsubscribes at
  * once), the accepted counter listens to the server's `connection` event (once a connection), and
- * the shutdown counters to `done$` (once a shutdown).
+ * the shutdown counters to `done$` (once a shutdown). A shutdown's end runs none of prom-client's
+ * code: its duration goes into the histogram when the registry is next read.
  *
  * Gauges:
  * - `connections_open`: open connections (neither closed nor hijacked);
@@ -158,7 +159,12 @@ export function bindPrometheus(target: GracefulServer | GracefulGroup, options: 
     );
   };
   const phaseSeries = PHASES.map((phase) => ({ phase, labels: { ...labels, phase } }));
-  let histogram: Histogram | undefined;
+  /**
+   * Durations of finished shutdowns not yet observed: the histogram takes them when it is read, as
+   * the gauges and counters are, so that nothing of prom-client runs when a shutdown ends, between
+   * its last close and the result that `wait()` and `done$` deliver.
+   */
+  const unobserved: number[] = [];
 
   try {
     gauge(names.open, 'Open connections: accepted, neither closed nor hijacked.', (s) => s.open);
@@ -191,12 +197,16 @@ export function bindPrometheus(target: GracefulServer | GracefulGroup, options: 
       () => totals.killed,
     );
     counter(names.shutdowns, 'Finished shutdowns.', () => totals.shutdowns);
-    histogram = new Histogram({
+    const histogram = new Histogram({
       name: names.duration,
       help: 'Duration of finished shutdowns, from the call that started each (drain delay included) to its end, in seconds.',
       labelNames,
       buckets: [...buckets],
       registers,
+      collect() {
+        for (const seconds of unobserved) this.observe(labels, seconds);
+        unobserved.length = 0;
+      },
     });
     registered.set(names.duration, histogram);
     histogram.zero(labels);
@@ -205,8 +215,7 @@ export function bindPrometheus(target: GracefulServer | GracefulGroup, options: 
     throw error;
   }
 
-  const durations = histogram;
-  const { totals, subscription } = source.count((seconds) => durations.observe(labels, seconds));
+  const { totals, subscription } = source.count((seconds) => unobserved.push(seconds));
 
   return {
     unbind() {
