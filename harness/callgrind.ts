@@ -69,6 +69,8 @@ export class CallgrindServer {
     readonly child: ServerChild,
     readonly port: number,
     private readonly outFile: string,
+    /** Where valgrind makes its FIFOs for vgdb: beside the counts, so that `kill()` removes them too. */
+    private readonly vgdbPrefix: string,
   ) {}
 
   /**
@@ -84,8 +86,11 @@ export class CallgrindServer {
     fs.mkdirSync(dir, { recursive: true });
     const tag = `${config.system}-${process.hrtime.bigint()}`;
     const outFile = path.join(dir, `callgrind.${tag}`);
+    // valgrind leaves its FIFOs behind when it is killed; by default they are in /tmp.
+    const vgdbPrefix = path.join(dir, `vgdb.${tag}`);
     const args = [
       '--tool=callgrind',
+      `--vgdb-prefix=${vgdbPrefix}`,
       '--instr-atstart=no',
       // The server's windows (harness/server.ts's `openWindow`, `closeWindow`).
       '--zero-before=node::ResourceUsage*',
@@ -101,7 +106,7 @@ export class CallgrindServer {
     const child: ServerChild = start(`server ${config.system} (callgrind)`, valgrind, { args, ipc: true });
     try {
       const ready = await child.next('ready', startupMs);
-      return new CallgrindServer(child, ready.port, outFile);
+      return new CallgrindServer(child, ready.port, outFile, vgdbPrefix);
     } catch (error) {
       await child.kill();
       throw error;
@@ -133,7 +138,7 @@ export class CallgrindServer {
     return Number(totals[1]);
   }
 
-  /** Kills the server and valgrind (one process), and removes what callgrind wrote. */
+  /** Kills the server and valgrind (one process), and removes what callgrind and valgrind wrote. */
   async kill(): Promise<void> {
     await this.child.kill();
     const dir = path.dirname(this.outFile);
@@ -143,7 +148,8 @@ export class CallgrindServer {
 
   private control(command: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      execFile('callgrind_control', [command, String(this.child.pid)], { timeout: controlMs }, (error, stdout, stderr) => {
+      const args = [`--vgdb-prefix=${this.vgdbPrefix}`, command, String(this.child.pid)];
+      execFile('callgrind_control', args, { timeout: controlMs }, (error, stdout, stderr) => {
         if (error) reject(new Error(`callgrind_control ${command} ${this.child.pid}: ${error.message} ${stdout}${stderr}`));
         else resolve();
       });
