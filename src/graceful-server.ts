@@ -2,12 +2,13 @@ import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import type * as https from 'node:https';
 import { AddressInfo, ListenOptions, Server as NetServer, Socket } from 'node:net';
-import { filter, firstValueFrom, Observable, SchedulerLike, Subject, Subscription } from 'rxjs';
+import { EMPTY, filter, firstValueFrom, Observable, SchedulerLike, Subject, Subscription, switchMap } from 'rxjs';
 import { Lifecycle, ShutdownResult } from './core/lifecycle';
 import type { ConnState, Phase, ServerState } from './core/state';
 import { describeValue, NotReadyError } from './errors';
 import { ConnectionEvent, HttpAdapter, isHttpServer } from './node/http-adapter';
 import { interceptClose } from './node/intercept';
+import { shutdownPathKeptWarm$ } from './node/keep-warm';
 import { unrefScheduler } from './node/unref-scheduler';
 import { warmUpAdapterShutdown } from './node/warm-up';
 import { OptionReader } from './options';
@@ -126,6 +127,8 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> impleme
   private readonly adapter: HttpAdapter;
   private readonly syncShutdown: boolean;
   private listening = false;
+  /** Runs the warm-ups again while the server serves (node/keep-warm.ts); for the instance's life. */
+  private readonly keptWarm: Subscription;
 
   constructor(server: S, options: GracefulOptions = {}) {
     if (!isHttpServer(server)) {
@@ -172,6 +175,10 @@ export class GracefulServer<S extends WrappableServer = WrappableServer> impleme
     };
     warmUpShutdownPath();
     warmUpAdapterShutdown();
+    // While it serves, the warm-ups run again now and then: V8 drops code that has not run for a few
+    // major collections, and a process that had served for a while compiled its drain again in its
+    // shutdown (node/keep-warm.ts). Ends with the instance: ready$ is its own.
+    this.keptWarm = this.ready$.pipe(switchMap((ready) => (ready ? shutdownPathKeptWarm$ : EMPTY))).subscribe();
   }
 
   /**

@@ -29,6 +29,14 @@ export function warmUpCycle(host: LifecycleHost): Lifecycle {
 export function warmUpShutdownPath(): void {
   if (warmedUp) return;
   warmedUp = true;
+  runShutdownPathWarmUp();
+}
+
+/**
+ * The warm-up of `warmUpShutdownPath`, run every time it is called: node/keep-warm.ts runs it again
+ * while a server serves, before V8 would drop the code it compiled.
+ */
+export function runShutdownPathWarmUp(): void {
   const changes = new Subject<ConnectionChange | readonly ConnectionChange[]>();
   const idle: TrackedConnection = { id: 1, state: 'idle', idleSince: 0 };
   const active: TrackedConnection = { id: 2, state: 'active', idleSince: 0 };

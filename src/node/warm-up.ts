@@ -30,6 +30,14 @@ let warmedUp = false;
 export function warmUpAdapterShutdown(): void {
   if (warmedUp) return;
   warmedUp = true;
+  runAdapterWarmUp();
+}
+
+/**
+ * The warm-up of `warmUpAdapterShutdown`, run every time it is called: keep-warm.ts runs it again
+ * while a server serves, before V8 would drop the code it compiled.
+ */
+export function runAdapterWarmUp(): void {
   warmUpAcceptQueue();
   const server = new HttpServer();
   const adapter = new HttpAdapter(server, neverScheduler, undefined, () => undefined);

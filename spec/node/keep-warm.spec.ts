@@ -1,0 +1,99 @@
+import { expect } from 'chai';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { TestScheduler } from 'rxjs/testing';
+import { majorCollections$, warmUpEvery } from '../../src/node/keep-warm';
+import { Programs } from '../support/program';
+import { until } from '../support/sockets';
+
+describe('warmUpEvery', () => {
+  let testScheduler: TestScheduler;
+  beforeEach(() => {
+    testScheduler = new TestScheduler((actual, expected) => {
+      expect(actual).to.deep.equal(expected);
+    });
+  });
+
+  it('runs the warm-up after every third collection, and emits nothing', () => {
+    const calls: number[] = [];
+    testScheduler.run(({ cold, expectObservable }) => {
+      const collections$ = cold('a-b-c-d-e-f-g-|');
+      expectObservable(warmUpEvery(collections$, 3, () => calls.push(testScheduler.now()))).toBe('--------------|');
+    });
+    expect(calls).to.deep.equal([4, 10]);
+  });
+
+  it('stops, without an error, at the first warm-up that throws', () => {
+    const calls: number[] = [];
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const collections$ = cold('a-b-c-d-e-f-|');
+      const warmUp = (): void => {
+        calls.push(testScheduler.now());
+        throw new Error('a warm-up that fails');
+      };
+      expectObservable(warmUpEvery(collections$, 3, warmUp)).toBe('----|');
+      expectSubscriptions(collections$.subscriptions).toBe('^---!');
+    });
+    expect(calls).to.deep.equal([4]);
+  });
+});
+
+describe('majorCollections$', () => {
+  // A collection on demand: Node's `gc`, exposed for this process from here on.
+  setFlagsFromString('--expose-gc');
+  // (`gc()` is a full collection; `{ type: 'major' }` gave a minor one on Node 20.20.)
+  const gc = runInNewContext('gc') as (options?: { type: 'minor' }) => void;
+
+  it('emits once per major collection, none for a minor one, and nothing once unsubscribed', async () => {
+    // Every collection Node reports, to compare with (collections that come by themselves included).
+    const kinds: number[] = [];
+    const all = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) kinds.push((entry as { detail?: { kind: number } }).detail?.kind ?? -1);
+    });
+    all.observe({ entryTypes: ['gc'] });
+    let emitted = 0;
+    const subscription = majorCollections$.subscribe(() => emitted++);
+    try {
+      const majorsSeen = (): number => kinds.filter((kind) => kind === constants.NODE_PERFORMANCE_GC_MAJOR).length;
+      gc({ type: 'minor' });
+      await until(() => kinds.includes(constants.NODE_PERFORMANCE_GC_MINOR), 2000, 'the minor collection reported');
+      // Both observers are called in the same turn: by the next one, each has seen the same entries.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(emitted).to.equal(majorsSeen());
+      gc();
+      await until(() => emitted > 0, 2000, 'a value for the major collection');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(emitted).to.equal(majorsSeen()).and.be.greaterThan(0);
+      subscription.unsubscribe();
+      const before = majorsSeen();
+      gc();
+      await until(() => majorsSeen() > before, 2000, 'the major collection after the unsubscription reported');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(emitted).to.equal(before);
+    } finally {
+      subscription.unsubscribe();
+      all.disconnect();
+    }
+  });
+});
+
+describe('shutdownPathKeptWarm$ (through GracefulServer)', function () {
+  this.timeout(90000);
+  const programs = new Programs();
+
+  it("keeps the shutdown path's compiled code while the server serves, which V8 drops otherwise; and the process exits by itself after the shutdown", async () => {
+    const program = programs.start('spec/fixtures/keep-warm.ts');
+    // [Lifecycle#shutdown, HttpAdapter#closeIdleNow] is each dropped (lazy)?
+    expect(await program.line('constructed ', 20000)).to.equal('constructed [false,false]');
+    expect(await program.line('aged ', 35000)).to.equal('aged 8');
+    // Not serving: nothing keeps them, and eight major collections drop them. This shows that the
+    // test sees what it looks for.
+    expect(await program.line('stopped ', 1000)).to.equal('stopped [true,true]');
+    await program.count('aged ', 2, 35000);
+    expect(program.lines.filter((line) => line.startsWith('aged '))).to.deep.equal(['aged 8', 'aged 8']);
+    expect(await program.line('serving ', 1000)).to.equal('serving [false,false]');
+    expect(await program.line('done ', 5000)).to.equal('done killed 0');
+    expect(await program.exit(5000)).to.deep.equal({ code: 0, signal: null });
+  });
+});
