@@ -6,6 +6,7 @@ import { DEFAULT_IDLE_LINGER } from '../src';
 import { markdownTable } from '../harness/markdown';
 import type { ScenarioReport } from './scenarios/scenario';
 import type { Bench } from './context';
+import { agedMajorCollections } from './settings';
 
 /** A short digest of every file under src/, to tell which version of the library was measured. */
 export function librarySourceDigest(): string {
@@ -53,6 +54,9 @@ export function writeResults(
     `- rx-graceful options: ${rxOptions}`,
     `- Pinned: ${pinned}`,
     ...(settings.serverNodeFlags.length > 0 ? [`- Server processes run with: \`${settings.serverNodeFlags.join(' ')}\``] : []),
+    ...(settings.aged
+      ? [`- Aged (\`--aged\`): B, F and G's servers let ${agedMajorCollections} major collections come before their shutdown`]
+      : []),
     `- rx-graceful source (sha-256 of src/**/*.ts): ${run.atStart}${run.atEnd === run.atStart ? '' : changed}`,
     `- Took: ${(bench.elapsedMs() / 1000).toFixed(0)} s`,
     '',

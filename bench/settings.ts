@@ -20,8 +20,17 @@ export interface Settings {
   pin: boolean;
   /** Node flags for every server process (`--server-node-flags`), on top of `--expose-gc`. */
   serverNodeFlags: string[];
+  /** `--aged`: B, F and G's servers age before their shutdown (`agedMajorCollections`). */
+  aged: boolean;
   command: string;
 }
+
+/**
+ * With `--aged`, the major collections a server of B, F and G lets come before its shutdown: V8
+ * drops the compiled code of a function that has not run through 5 of them (`--bytecode-old-age`),
+ * and 8 are past that in every probe (2026-12-04).
+ */
+export const agedMajorCollections = 8;
 
 export const usage = `Usage: npm run bench -- [options]
 
@@ -38,6 +47,10 @@ export const usage = `Usage: npm run bench -- [options]
   --server-node-flags=--no-opt,--v8-pool-size=1
                           run every server process with these Node flags too (to see what
                           V8's optimizing compiler or its threads cost; not for target runs)
+  --aged                  B, F and G: each server ages before its shutdown, as a process that has
+                          served for a while: it allocates until 8 major collections have come,
+                          and V8 has dropped the code that has not run since (a fresh process
+                          shuts down with the code its start-up compiled)
   --results=PATH          where to write the report (default bench/RESULTS.md)
   --help
 `;
@@ -67,10 +80,10 @@ export function parseSettings(argv: readonly string[]): Settings | 'help' {
   const names = { help: 'boolean', quick: 'boolean', rounds: 'string', scenarios: 'string', systems: 'string' } as const;
   const flags = parseFlags(
     argv,
-    { ...names, protocols: 'string', results: 'string', 'no-pin': 'boolean', 'server-node-flags': 'string' },
+    { ...names, protocols: 'string', results: 'string', 'no-pin': 'boolean', 'server-node-flags': 'string', aged: 'boolean' },
     true,
   );
-  const { help, quick, rounds, scenarios, systems, protocols, results, 'no-pin': noPin, ...rest } = flags;
+  const { help, quick, rounds, scenarios, systems, protocols, results, 'no-pin': noPin, aged, ...rest } = flags;
   const { 'server-node-flags': serverFlags, ...rxFlags } = rest;
   if (help === true) return 'help';
   const rxOptions: Record<string, unknown> = {};
@@ -91,6 +104,7 @@ export function parseSettings(argv: readonly string[]): Settings | 'help' {
     resultsPath: typeof results === 'string' ? path.resolve(results) : path.join(__dirname, 'RESULTS.md'),
     pin: noPin !== true,
     serverNodeFlags: nodeFlagsOf(serverFlags),
+    aged: aged === true,
     command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`,
   };
 }

@@ -175,6 +175,38 @@ const answerers = {
     return { heapUsed, rss };
   },
   /**
+   * Ages the process as serving for a while does: allocates, a slice a turn, garbage that outlives
+   * a few scavenges, until `majors` major collections have come by themselves (at most 60 s), then
+   * pauses as `memory` does. V8 ages compiled code only in the collections it starts itself, not in
+   * `gc()`'s. Resolves with the major collections seen and the ms they took.
+   */
+  age: ({ majors }: { majors: number }) =>
+    new Promise<{ majors: number; ms: number }>((resolve, reject) => {
+      let seen = 0;
+      const startedAt = performance.now();
+      const observer = new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) {
+          if ((entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) seen++;
+        }
+      });
+      observer.observe({ entryTypes: ['gc'] });
+      let kept: { i: number; s: string }[] = [];
+      const step = (): void => {
+        for (let i = 0; i < 100_000; i++) kept.push({ i, s: `x${i}` });
+        if (kept.length > 1_500_000) kept = [];
+        if (seen < majors && performance.now() - startedAt < 60_000) {
+          setImmediate(step);
+          return;
+        }
+        observer.disconnect();
+        kept = [];
+        const ms = performance.now() - startedAt;
+        if (seen < majors) reject(new Error(`aged by ${seen} of ${majors} major collections in ${ms.toFixed(0)} ms`));
+        else setTimeout(() => resolve({ majors: seen, ms }), sweepMs);
+      };
+      step();
+    }),
+  /**
    * Runs `spin(steps)` `times` times in one turn, as a calibrated handler runs it once per request,
    * inside a window of harness/callgrind.ts: bench A counts the instructions of two such calls to
    * learn what one `spin` costs.

@@ -1,5 +1,6 @@
 import { formatSummary } from '../../harness/markdown';
 import type { Bench, Figures, Series } from '../context';
+import { agedMajorCollections } from '../settings';
 import {
   check,
   column,
@@ -52,7 +53,9 @@ export async function idleConnections(bench: Bench): Promise<ScenarioReport> {
       `(server keepAliveTimeout ${keepAliveTimeoutMs / 1000} s so none expires during setup). The server measures its memory (F: three \`gc()\`, then a 300 ms pause, so that V8’s concurrent sweeping after them does not run into the timed shutdown on the server’s one core). Then the server process calls the system’s shutdown with a ${idleTimeoutMs / 1000} s timeout ` +
       'and times, in its own clock, how long the shutdown takes to report that it has finished. ' +
       'rx-graceful’s systems run with `idleLinger: 0` (any `--rx-*` flag applies on top): B is the cost of closing idle connections; the default linger is judged by what pooled clients see (npm run e2e -- --only=fetch). ' +
-      'Each server process is fresh: the first shutdown of a process, JIT compilation included, is what a deploy pays.',
+      (bench.settings.aged
+        ? `Aged (\`--aged\`): before its shutdown each server allocates until ${agedMajorCollections} major collections have come by themselves, as in a process that has served for a while; V8 has then dropped the compiled code of every function that did not run since (rx-graceful keeps its shutdown path compiled while it serves). The first shutdown of a process, JIT compilation included, is what a deploy pays.`
+        : 'Each server process is fresh: the first shutdown of a process, JIT compilation included, is what a deploy pays (with the code its start-up compiled; `--aged` runs the servers as processes that have served for a while).'),
     tables: [systemsTable(caption, bench.systems, columns, { scenario: 'B' })],
     charts: [],
     targets,
@@ -97,6 +100,7 @@ export function idleTrials(bench: Bench, size: number, systems: readonly string[
         const open = (await Promise.all(parts.map(idle))).reduce((sum, part) => sum + part.opened, 0);
         if (open !== size) throw new Error(`opened ${open} of ${size} connections`);
         const after = await child.call('memory', {}, 10_000);
+        if (bench.settings.aged) await child.call('age', { majors: agedMajorCollections }, 70_000);
         if (!(await child.call('shutdown', {}, 5_000))) throw new Error('the server did not start a shutdown');
         const done = await child.next('done', idleTimeoutMs + 5_000);
         const heapPerConnection = (after.heapUsed - before.heapUsed) / open;
