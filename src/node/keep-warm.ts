@@ -17,15 +17,24 @@ export const collectionsPerWarmUp = 3;
 /** A `gc` entry: Node's types leave its `detail` off `PerformanceEntry`. */
 type GcEntry = PerformanceEntry & { readonly detail?: NodeGCPerformanceDetail | null };
 
+/** Whether `entry` is a major collection that V8 started by itself (not a forced `gc()`). */
+function isOwnMajor(entry: GcEntry): boolean {
+  const detail = entry.detail;
+  if (detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) return false;
+  return (detail.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) === 0;
+}
+
 /**
- * One value per mark-compact ("major") garbage collection of the process, while subscribed: a
- * `gc` PerformanceObserver, disconnected on unsubscribe. It holds nothing open: a process whose
- * only other work has ended exits with it subscribed.
+ * One value per mark-compact ("major") garbage collection that V8 starts by itself, while
+ * subscribed: a `gc` PerformanceObserver, disconnected on unsubscribe. A forced one (`gc()`,
+ * heap snapshots) is left out: it does not age compiled code, and a warm-up after it would only
+ * add to the heap it was called to measure. It holds nothing open: a process whose only other
+ * work has ended exits with it subscribed.
  */
 export const majorCollections$: Observable<void> = new Observable<void>((subscriber) => {
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
-      if ((entry as GcEntry).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) subscriber.next();
+      if (isOwnMajor(entry)) subscriber.next();
     }
   });
   observer.observe({ entryTypes: ['gc'] });
