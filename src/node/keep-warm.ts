@@ -26,9 +26,9 @@ function isOwnMajor(entry: GcEntry): boolean {
 
 /**
  * One value per mark-compact ("major") garbage collection that V8 starts by itself, while
- * subscribed: a `gc` PerformanceObserver, disconnected on unsubscribe. A forced one (`gc()`,
- * heap snapshots) is left out: it does not age compiled code, and a warm-up after it would only
- * add to the heap it was called to measure. It holds nothing open: a process whose only other
+ * subscribed: a `gc` PerformanceObserver, disconnected on unsubscribe. A forced one (`gc()`) is
+ * left out: it does not age compiled code, and a warm-up after it would only add to the heap it
+ * was called to measure. It holds nothing open: a process whose only other
  * work has ended exits with it subscribed.
  */
 export const majorCollections$: Observable<void> = new Observable<void>((subscriber) => {
