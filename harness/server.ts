@@ -11,6 +11,7 @@ import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import { constants as perfConstants, performance, PerformanceObserver } from 'node:perf_hooks';
+import { ageByMajorCollections } from './age';
 import { testCertificate } from './certificate';
 import type { CallsOf } from './child';
 import { watchLoopGaps } from './loop-gaps';
@@ -175,37 +176,17 @@ const answerers = {
     return { heapUsed, rss };
   },
   /**
-   * Ages the process as serving for a while does: allocates, a slice a turn, garbage that outlives
-   * a few scavenges, until `majors` major collections have come by themselves (at most 60 s), then
-   * pauses as `memory` does. V8 ages compiled code only in the collections it starts itself, not in
-   * `gc()`'s. Resolves with the major collections seen and the ms they took.
+   * Ages the process as serving for a while does (harness/age.ts): until `majors` major collections
+   * have come by themselves, at most 60 s, or it fails; then pauses as `memory` does. Resolves with
+   * the major collections seen and the ms they took.
    */
-  age: ({ majors }: { majors: number }) =>
-    new Promise<{ majors: number; ms: number }>((resolve, reject) => {
-      let seen = 0;
-      const startedAt = performance.now();
-      const observer = new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) {
-          if ((entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) seen++;
-        }
-      });
-      observer.observe({ entryTypes: ['gc'] });
-      let kept: { i: number; s: string }[] = [];
-      const step = (): void => {
-        for (let i = 0; i < 100_000; i++) kept.push({ i, s: `x${i}` });
-        if (kept.length > 1_500_000) kept = [];
-        if (seen < majors && performance.now() - startedAt < 60_000) {
-          setImmediate(step);
-          return;
-        }
-        observer.disconnect();
-        kept = [];
-        const ms = performance.now() - startedAt;
-        if (seen < majors) reject(new Error(`aged by ${seen} of ${majors} major collections in ${ms.toFixed(0)} ms`));
-        else setTimeout(() => resolve({ majors: seen, ms }), sweepMs);
-      };
-      step();
-    }),
+  age: async ({ majors }: { majors: number }) => {
+    const aged = await ageByMajorCollections(majors, 60_000);
+    if (aged.majors < majors)
+      throw new Error(`aged by ${aged.majors} of ${majors} major collections in ${aged.ms.toFixed(0)} ms`);
+    await new Promise((resolve) => setTimeout(resolve, sweepMs));
+    return aged;
+  },
   /**
    * Runs `spin(steps)` `times` times in one turn, as a calibrated handler runs it once per request,
    * inside a window of harness/callgrind.ts: bench A counts the instructions of two such calls to

@@ -3,6 +3,7 @@ import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { TestScheduler } from 'rxjs/testing';
+import { ageByMajorCollections } from '../../harness/age';
 import { majorCollections$, warmUpEvery } from '../../src/node/keep-warm';
 import { Programs } from '../support/program';
 import { until } from '../support/sockets';
@@ -45,18 +46,6 @@ describe('majorCollections$', () => {
   // (`gc()` is a full collection; `{ type: 'major' }` gave a minor one on Node 20.20.)
   const gc = runInNewContext('gc') as (options?: { type: 'minor' }) => void;
 
-  /** Allocates, a slice a turn, garbage that reaches the old generation, until `done()` (at most 20 s). */
-  async function allocateUntil(done: () => boolean): Promise<void> {
-    let kept: { i: number; s: string }[] = [];
-    const deadline = Date.now() + 20_000;
-    while (!done() && Date.now() < deadline) {
-      for (let i = 0; i < 100_000; i++) kept.push({ i, s: `x${i}` });
-      if (kept.length > 1_500_000) kept = [];
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    kept = [];
-  }
-
   it('emits once per major collection V8 starts itself, none for a minor or a forced one, and nothing once unsubscribed', async function () {
     this.timeout(60000);
     // Every collection Node reports, to compare with.
@@ -83,13 +72,13 @@ describe('majorCollections$', () => {
       await new Promise((resolve) => setImmediate(resolve));
       expect(entries.some((entry) => entry.kind === constants.NODE_PERFORMANCE_GC_MINOR)).to.equal(true);
       expect(emitted).to.equal(majors(false));
-      await allocateUntil(() => majors(false) >= 2);
+      await ageByMajorCollections(2, 20_000);
       await new Promise((resolve) => setImmediate(resolve));
       expect(majors(false), 'major collections V8 started itself').to.be.at.least(2);
       expect(emitted).to.equal(majors(false));
       subscription.unsubscribe();
       const before = majors(false);
-      await allocateUntil(() => majors(false) > before);
+      await ageByMajorCollections(1, 20_000);
       await new Promise((resolve) => setImmediate(resolve));
       expect(majors(false)).to.be.greaterThan(before);
       expect(emitted).to.equal(before);
