@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as http from 'node:http';
-import { setFlagsFromString } from 'node:v8';
+import { getHeapCodeStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { take } from 'rxjs';
 import { fromSignals, GracefulServer } from '../src';
@@ -22,6 +22,20 @@ function resources(): Record<string, number> {
     if (!childProcessKinds.has(kind)) counts[kind] = (counts[kind] ?? 0) + 1;
   }
   return counts;
+}
+
+/**
+ * The heap in use less V8's compiled code and bytecode with their metadata (bytes), after a full
+ * collection. V8 goes on compiling and re-compiling the functions of a cycle for thousands of
+ * cycles (TurboFan code, deoptimization data): measured on Node 20.20 (2026-12-04), code and
+ * metadata grew by about 0.5 MiB from the 50th cycle to the 1,050th and stopped by the 3,000th, while
+ * the rest of the heap grew by 0.17 MiB. Whole-heap growth read 0.4-0.75 MiB, once 1.02 under
+ * coverage, against the 1 MiB bound: what a leak of the library's own objects would add is data.
+ */
+function heapDataUsed(): number {
+  gc();
+  const code = getHeapCodeStatistics();
+  return process.memoryUsage().heapUsed - code.code_and_metadata_size - code.bytecode_and_metadata_size;
 }
 
 /** One whole cycle: listen, serve two requests on a keep-alive socket and one in flight, drain. */
@@ -70,16 +84,18 @@ describe('leaks', function () {
     const graceful = new GracefulServer(server, { timeout: 5000 });
     const subscription = graceful.state$.subscribe();
     for (let i = 0; i < 50; i++) await cycle(graceful); // warm up: JIT, pools, the first allocations
-    gc();
-    const before = process.memoryUsage().heapUsed;
+    const before = heapDataUsed();
+    const heapBefore = process.memoryUsage().heapUsed;
     for (let i = 0; i < Number(process.env['LEAK_CYCLES'] ?? 1000); i++) await cycle(graceful);
-    gc();
-    const after = process.memoryUsage().heapUsed;
+    const after = heapDataUsed();
+    const heapAfter = process.memoryUsage().heapUsed;
     subscription.unsubscribe();
     const growth = after - before;
+    const mib = (bytes: number): string => (bytes / 1048576).toFixed(2);
     console.log(
-      `      (heap before ${(before / 1048576).toFixed(2)} MiB, after 1,000 cycles ${(after / 1048576).toFixed(2)} MiB)`,
+      `      (heap less compiled code: before ${mib(before)} MiB, after 1,000 cycles ${mib(after)} MiB;` +
+        ` whole heap ${mib(heapBefore)} -> ${mib(heapAfter)} MiB)`,
     );
-    expect(growth, 'heap growth over 1,000 cycles (bytes)').to.be.below(1024 * 1024);
+    expect(growth, 'heap growth less compiled code over 1,000 cycles (bytes)').to.be.below(1024 * 1024);
   });
 });
