@@ -61,6 +61,13 @@ export interface DoneEvent extends ShutdownReport {
   readonly type: 'done';
   /** From the call to the system's shutdown to its report that it has shut down, in the server's clock, ms. */
   readonly durationMs: number;
+  /**
+   * From the same call to the second check phase after that report, ms: by then the loop has run the
+   * close callbacks (the `close` events) of every socket closed before the report. Node's
+   * `server.close()` reports before it runs those of the sockets it destroyed; a drain in slices has
+   * run those of its earlier slices before its report.
+   */
+  readonly settledMs: number;
   /** From the shutdown call to the `finish` of the last response (bench C's ideal), ms; null if none finished. */
   readonly lastFinishMs: number | null;
   readonly atShutdown: AtShutdown;

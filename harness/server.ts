@@ -136,13 +136,20 @@ function startShutdown(): boolean {
       loopHoldWaitMs: gaps.waitedForCoreMs,
     };
     const log = { received, finished, error, atShutdown, stateAfter, ...loop };
-    const done: DoneEvent = { type: 'done', durationMs, lastFinishMs, ...report, ...log };
-    // Let go of the channel only once the message is written: a large log sent and then
-    // disconnected at once never reached the orchestrator.
-    sendToParent(done, () => {
-      process.off('disconnect', leaveWithParent);
-      process.disconnect();
-    });
+    // A socket's close callback runs in the close phase of the turn that closed it: the second check
+    // phase from here comes after that phase, whichever phase the report came in.
+    setImmediate(() =>
+      setImmediate(() => {
+        const settledMs = performance.now() - startedAt;
+        const done: DoneEvent = { type: 'done', durationMs, settledMs, lastFinishMs, ...report, ...log };
+        // Let go of the channel only once the message is written: a large log sent and then
+        // disconnected at once never reached the orchestrator.
+        sendToParent(done, () => {
+          process.off('disconnect', leaveWithParent);
+          process.disconnect();
+        });
+      }),
+    );
   };
   running.shutdown().then(
     (report) => finish(report, null),
